@@ -1,0 +1,198 @@
+//! Typed calls to the openwop SQL API. The edge runs no other SQL: every statement here is
+//! one `openwop.*` function call, one round trip, with a cached prepared statement.
+
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
+use serde_json::Value;
+use tokio_postgres::types::ToSql;
+use uuid::Uuid;
+
+use crate::error::{ApiError, ApiResult};
+
+#[derive(Clone)]
+pub struct Db {
+    pool: Pool,
+}
+
+/// What a bearer token resolves to.
+#[derive(Debug, Clone)]
+pub struct KeyRow {
+    pub tenant: String,
+    pub key_id: Uuid,
+    pub scopes: Vec<String>,
+    /// `ok`, `expired` or `revoked`.
+    pub state: String,
+}
+
+/// A page of event documents and the run's status at read time.
+#[derive(Debug, Clone)]
+pub struct EventPage {
+    pub run_status: String,
+    pub events: Vec<Value>,
+}
+
+impl EventPage {
+    pub fn is_terminal(&self) -> bool {
+        matches!(
+            self.run_status.as_str(),
+            "completed" | "failed" | "cancelled"
+        )
+    }
+}
+
+pub fn event_seq(doc: &Value) -> i32 {
+    doc.get("sequence").and_then(Value::as_i64).unwrap_or(-1) as i32
+}
+
+pub fn event_type(doc: &Value) -> &str {
+    doc.get("type").and_then(Value::as_str).unwrap_or("")
+}
+
+pub fn is_terminal_type(t: &str) -> bool {
+    matches!(t, "run.completed" | "run.failed" | "run.cancelled")
+}
+
+impl Db {
+    pub fn connect(url: &str, size: usize, wait: Duration) -> Result<Db, String> {
+        let pg: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e| format!("bad OPENWOP_DATABASE_URL: {e}"))?;
+        let mgr = Manager::from_config(
+            pg,
+            tokio_postgres::NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(mgr)
+            .max_size(size)
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(wait))
+            .create_timeout(Some(wait))
+            .build()
+            .map_err(|e| e.to_string())?;
+        Ok(Db { pool })
+    }
+
+    async fn client(&self) -> ApiResult<Object> {
+        Ok(self.pool.get().await?)
+    }
+
+    async fn one(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> ApiResult<tokio_postgres::Row> {
+        let c = self.client().await?;
+        let stmt = c.prepare_cached(sql).await?;
+        Ok(c.query_one(&stmt, params).await?)
+    }
+
+    /// Whether the database answers and has the extension (for readiness).
+    pub async fn ping(&self) -> ApiResult<()> {
+        self.one("SELECT openwop.current_tenant()", &[])
+            .await
+            .map(|_| ())
+    }
+
+    pub async fn authenticate(&self, token: &str) -> ApiResult<Option<KeyRow>> {
+        let c = self.client().await?;
+        let stmt = c
+            .prepare_cached("SELECT tenant_id, key_id, scopes, state FROM openwop.authenticate($1)")
+            .await?;
+        let row = c.query_opt(&stmt, &[&token]).await?;
+        Ok(row.map(|r| KeyRow {
+            tenant: r.get(0),
+            key_id: r.get(1),
+            scopes: r.get(2),
+            state: r.get(3),
+        }))
+    }
+
+    pub async fn host_info(&self) -> ApiResult<Value> {
+        Ok(self.one("SELECT openwop.host_info()", &[]).await?.get(0))
+    }
+
+    pub async fn workflow(&self, tenant: &str, id: &str) -> ApiResult<Option<Value>> {
+        Ok(self
+            .one("SELECT openwop.workflow($1, $2)", &[&id, &tenant])
+            .await?
+            .get(0))
+    }
+
+    pub async fn start_run(
+        &self,
+        tenant: &str,
+        workflow_id: &str,
+        inputs: &Value,
+        options: &Value,
+    ) -> ApiResult<Uuid> {
+        Ok(self
+            .one(
+                "SELECT openwop.start_run($1, $2, $3, $4)",
+                &[&workflow_id, inputs, options, &tenant],
+            )
+            .await?
+            .get(0))
+    }
+
+    pub async fn run(&self, tenant: &str, id: Uuid) -> ApiResult<Value> {
+        Ok(self
+            .one("SELECT openwop.run($1, $2)", &[&id, &tenant])
+            .await?
+            .get(0))
+    }
+
+    pub async fn cancel_run(
+        &self,
+        tenant: &str,
+        id: Uuid,
+        reason: Option<&str>,
+        by: &str,
+    ) -> ApiResult<String> {
+        Ok(self
+            .one(
+                "SELECT openwop.cancel_run($1, $2, $3, $4)",
+                &[&id, &reason, &tenant, &by],
+            )
+            .await?
+            .get(0))
+    }
+
+    pub async fn event_docs(
+        &self,
+        tenant: &str,
+        id: Uuid,
+        after: i32,
+        max: i32,
+        major: i32,
+    ) -> ApiResult<EventPage> {
+        let v: Value = self
+            .one(
+                "SELECT openwop.event_docs($1, $2, $3, $4, $5)",
+                &[&id, &after, &max, &major, &tenant],
+            )
+            .await?
+            .get(0);
+        let run_status = v
+            .get("runStatus")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        let events = match v.get("events") {
+            Some(Value::Array(a)) => a.clone(),
+            _ => Vec::new(),
+        };
+        Ok(EventPage { run_status, events })
+    }
+}
+
+/// Parse a run id from a path. A malformed id cannot name a run: that is a 404, like any
+/// unknown run, so the shape of ids leaks nothing.
+pub fn parse_run_id(raw: &str) -> ApiResult<Uuid> {
+    Uuid::parse_str(raw).map_err(|_| {
+        ApiError::not_found(format!("run {raw:?} not found"))
+            .details(serde_json::json!({"runId": raw}))
+    })
+}

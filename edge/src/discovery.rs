@@ -1,0 +1,118 @@
+//! `GET /.well-known/openwop`: the capability document. Unauthenticated, cacheable (ETag +
+//! If-None-Match → 304), and honest: it advertises only what this host enforces.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use crate::config::Config;
+use crate::error::ApiResult;
+use crate::state::SharedState;
+
+/// How long a built document is reused before the database is asked again.
+const REBUILD_AFTER: Duration = Duration::from_secs(5);
+pub const CACHE_CONTROL: &str = "public, max-age=300";
+
+#[derive(Default)]
+pub struct DiscoveryCache {
+    built: Mutex<Option<(Instant, Arc<(String, String)>)>>,
+}
+
+/// The v1 discovery document from the engine's facts (`openwop.host_info()`).
+pub fn document(host: &Value, config: &Config) -> Value {
+    let limits = host.get("limits").cloned().unwrap_or_else(|| json!({}));
+    json!({
+        "protocolVersion": "1.0",
+        "protocolVersions": ["1.0"],
+        "preferredVersion": "1.0",
+        "implementation": { "name": "openwop-pg", "version": env!("CARGO_PKG_VERSION"), "vendor": "openwop-pg" },
+        "engineVersion": host.get("engineVersion").cloned().unwrap_or(json!(1)),
+        "eventLogSchemaVersion": host.get("eventLogSchemaVersion").cloned().unwrap_or(json!(3)),
+        "supportedTransports": ["rest"],
+        "supportedEnvelopes": [],
+        "schemaVersions": {},
+        "limits": {
+            "clarificationRounds": 3,
+            "schemaRounds": 2,
+            "envelopesPerTurn": 5,
+            "maxNodeExecutions": limits.get("maxNodeExecutions").cloned().unwrap_or(json!(100)),
+            "maxRunDurationMs": limits.get("maxRunDurationMs").cloned().unwrap_or(json!(3_600_000)),
+            "maxRequestBodyBytes": config.max_body_bytes,
+        },
+        "fixtures": host.get("fixtures").cloned().unwrap_or(json!([])),
+    })
+}
+
+async fn current(state: &SharedState) -> ApiResult<Arc<(String, String)>> {
+    if let Ok(guard) = state.discovery.built.lock() {
+        if let Some((at, doc)) = guard.as_ref() {
+            if at.elapsed() < REBUILD_AFTER {
+                return Ok(doc.clone());
+            }
+        }
+    }
+    let host = state.db.host_info().await?;
+    let body = document(&host, &state.config).to_string();
+    let etag = format!(
+        "\"{}\"",
+        &hex::encode(Sha256::digest(body.as_bytes()))[..32]
+    );
+    let built = Arc::new((body, etag));
+    if let Ok(mut guard) = state.discovery.built.lock() {
+        *guard = Some((Instant::now(), built.clone()));
+    }
+    Ok(built)
+}
+
+/// Whether an If-None-Match header value matches `etag` (list and weak forms allowed).
+pub fn etag_matches(headers: &HeaderMap, etag: &str) -> bool {
+    headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(',')
+                .map(|t| t.trim().trim_start_matches("W/"))
+                .any(|t| t == etag || t == "*")
+        })
+}
+
+pub async fn well_known(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let doc = current(&state).await?;
+    let (body, etag) = (&doc.0, &doc.1);
+    let status = if etag_matches(&headers, etag) {
+        StatusCode::NOT_MODIFIED
+    } else {
+        StatusCode::OK
+    };
+    let mut resp = if status == StatusCode::OK {
+        (
+            [(header::CONTENT_TYPE, "application/json")],
+            Body::from(body.clone()),
+        )
+            .into_response()
+    } else {
+        status.into_response()
+    };
+    let h = resp.headers_mut();
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static(CACHE_CONTROL),
+    );
+    h.insert(
+        header::VARY,
+        HeaderValue::from_static("Accept, OpenWOP-Version"),
+    );
+    if let Ok(v) = HeaderValue::from_str(etag) {
+        h.insert(header::ETAG, v);
+    }
+    Ok(resp)
+}

@@ -1,0 +1,147 @@
+//! Request bodies: read them (size-limited), parse them as JSON, and check them against the
+//! JSON Schemas in `schemas/`, the same files the OpenAPI document publishes. Every failure
+//! is a protocol error envelope naming the offending field.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::StatusCode;
+use jsonschema::error::ValidationErrorKind;
+use jsonschema::Validator;
+use serde_json::{json, Value};
+
+use crate::error::{ApiError, ApiResult};
+use crate::state::SharedState;
+
+pub const RUN_CREATE_SCHEMA: &str = include_str!("../../schemas/run-create.v1.json");
+pub const RUN_CANCEL_SCHEMA: &str = include_str!("../../schemas/run-cancel.v1.json");
+
+pub struct Schemas {
+    pub run_create: Validator,
+    pub run_cancel: Validator,
+}
+
+impl Schemas {
+    pub fn load() -> Schemas {
+        let compile = |src: &str| {
+            let v: Value = serde_json::from_str(src).expect("bundled schema is JSON");
+            jsonschema::validator_for(&v).expect("bundled schema compiles")
+        };
+        Schemas {
+            run_create: compile(RUN_CREATE_SCHEMA),
+            run_cancel: compile(RUN_CANCEL_SCHEMA),
+        }
+    }
+}
+
+/// Check `doc` against `schema`; the first violation becomes a 400 validation_error.
+pub fn check(schema: &Validator, doc: &Value) -> ApiResult<()> {
+    let Some(err) = schema.iter_errors(doc).next() else {
+        return Ok(());
+    };
+    let mut field = pointer_to_field(&err.instance_path().to_string());
+    let message = match err.kind() {
+        ValidationErrorKind::AdditionalProperties { unexpected } => {
+            let name = unexpected.first().cloned().unwrap_or_default();
+            field = if field.is_empty() {
+                name.clone()
+            } else {
+                format!("{field}.{name}")
+            };
+            format!("unknown field {name:?}")
+        }
+        _ if field.is_empty() => format!("invalid request body: {err}"),
+        _ => format!("invalid {field}: {err}"),
+    };
+    Err(
+        ApiError::new(StatusCode::BAD_REQUEST, "validation_error", message)
+            .details(json!({ "field": field })),
+    )
+}
+
+/// `/tags/3` -> `tags[3]`, `/inputs/a` -> `inputs.a`.
+fn pointer_to_field(pointer: &str) -> String {
+    let mut out = String::new();
+    for part in pointer.split('/').skip(1) {
+        let part = part.replace("~1", "/").replace("~0", "~");
+        if !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()) {
+            out.push_str(&format!("[{part}]"));
+        } else {
+            if !out.is_empty() {
+                out.push('.');
+            }
+            out.push_str(&part);
+        }
+    }
+    out
+}
+
+/// A JSON request body, whatever Content-Type it claims (curl's default form type included):
+/// what counts is that it parses. An empty body reads as `null`, so endpoints whose body is
+/// optional accept it; a body that is not JSON is a 400, one over the limit a 413.
+pub struct JsonBody(pub Value);
+
+impl FromRequest<SharedState> for JsonBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &SharedState) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload_too_large",
+                    "the request body is too large",
+                )
+                .details(json!({ "maxBytes": state.config.max_body_bytes }))
+            } else {
+                ApiError::validation(
+                    format!("could not read the request body: {rejection}"),
+                    "body",
+                )
+            }
+        })?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(JsonBody(Value::Null));
+        }
+        serde_json::from_slice(&bytes).map(JsonBody).map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "validation_error",
+                format!("the request body is not valid JSON: {e}"),
+            )
+            .details(json!({ "field": "body", "line": e.line(), "column": e.column() }))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_unknown_and_bad_fields() {
+        let s = Schemas::load();
+        let e = check(&s.run_create, &json!({"workflowId": "w", "surprise": 1})).unwrap_err();
+        assert_eq!(e.details.unwrap()["field"], "surprise");
+        let e = check(
+            &s.run_create,
+            &json!({"workflowId": "w", "tags": ["ok", 5]}),
+        )
+        .unwrap_err();
+        assert_eq!(e.details.unwrap()["field"], "tags[1]");
+        let e = check(&s.run_create, &json!({})).unwrap_err();
+        assert!(e.message.contains("workflowId"));
+        assert!(check(
+            &s.run_create,
+            &json!({"workflowId": "w", "inputs": {"a": 1}, "tags": []})
+        )
+        .is_ok());
+        assert!(check(&s.run_cancel, &json!({"reason": "x"})).is_ok());
+        assert_eq!(
+            check(&s.run_cancel, &json!({"why": "x"}))
+                .unwrap_err()
+                .details
+                .unwrap()["field"],
+            "why"
+        );
+    }
+}

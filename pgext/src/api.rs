@@ -1,0 +1,118 @@
+//! SQL functions implemented in Rust. The SQL API itself (`start_run`, `run`, ...) is plain
+//! SQL in `sql/schema/`; these are the pieces SQL cannot do well or at all.
+
+use std::sync::atomic::Ordering;
+
+use pgrx::prelude::*;
+use pgrx::JsonB;
+
+use crate::definition_check;
+use crate::wake;
+
+/// A time-ordered UUID (version 7): new rows land at the right edge of their indexes.
+#[pg_extern(volatile, parallel_safe)]
+fn _uuid_v7() -> pgrx::Uuid {
+    pgrx::Uuid::from_bytes(*uuid::Uuid::now_v7().as_bytes())
+}
+
+/// Wake the workers when the current transaction commits (nothing happens if it aborts).
+#[pg_extern(volatile)]
+fn _wake_at_commit() {
+    wake::wake_at_commit(1);
+}
+
+/// NULL when `definition` is an acceptable workflow definition, else
+/// `{"message": ..., "details": {"field": ...}}` describing the first problem.
+#[pg_extern(immutable, parallel_safe)]
+fn _check_definition(definition: JsonB) -> Option<JsonB> {
+    definition_check::check(&definition.0).map(JsonB)
+}
+
+/// The conformance fixture definitions shipped with the extension.
+#[pg_extern(immutable, parallel_safe)]
+fn _fixture_definitions() -> SetOfIterator<'static, JsonB> {
+    const SOURCES: &[&str] = &[
+        include_str!("../../sql/fixtures/conformance-noop.json"),
+        include_str!("../../sql/fixtures/conformance-identity.json"),
+        include_str!("../../sql/fixtures/conformance-delay.json"),
+        include_str!("../../sql/fixtures/conformance-failure.json"),
+        include_str!("../../sql/fixtures/conformance-multi-node.json"),
+        include_str!("../../sql/fixtures/conformance-cancellable.json"),
+        include_str!("../../sql/fixtures/conformance-idempotent.json"),
+    ];
+    SetOfIterator::new(
+        SOURCES
+            .iter()
+            .map(|s| JsonB(serde_json::from_str(s).expect("fixture JSON is valid"))),
+    )
+}
+
+/// One row per worker slot: who it is and what it has done since the cluster started.
+#[pg_extern(volatile)]
+#[allow(clippy::type_complexity)]
+fn worker_stats() -> TableIterator<
+    'static,
+    (
+        name!(slot, i32),
+        name!(pid, Option<i32>),
+        name!(state, String),
+        name!(starts, i64),
+        name!(batches, i64),
+        name!(runs_stepped, i64),
+        name!(events_written, i64),
+        name!(latch_wakes, i64),
+        name!(timeouts, i64),
+        name!(errors, i64),
+    ),
+> {
+    let rows: Vec<_> = match wake::shared() {
+        None => vec![],
+        Some(sh) => (0..crate::guc::WORKERS.get())
+            .map(|i| {
+                let s = &sh.slots[i as usize];
+                let live = s.procno.load(Ordering::Acquire) >= 0;
+                let state = match (live, s.state.load(Ordering::Acquire)) {
+                    (false, _) => "stopped",
+                    (true, wake::IDLE) => "idle",
+                    (true, wake::WOKEN) => "woken",
+                    _ => "busy",
+                };
+                let n = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed) as i64;
+                (
+                    i,
+                    live.then(|| s.pid.load(Ordering::Relaxed)),
+                    state.to_string(),
+                    n(&s.starts),
+                    n(&s.batches),
+                    n(&s.runs_stepped),
+                    n(&s.events_written),
+                    n(&s.latch_wakes),
+                    n(&s.timeouts),
+                    n(&s.errors),
+                )
+            })
+            .collect(),
+    };
+    TableIterator::new(rows)
+}
+
+/// Commit-time wake-up counters: transactions that woke workers, latches set, and wake-ups
+/// with no live worker to receive them.
+#[pg_extern(volatile)]
+fn wake_stats() -> TableIterator<
+    'static,
+    (
+        name!(commit_wakes, i64),
+        name!(latches_set, i64),
+        name!(no_worker, i64),
+    ),
+> {
+    let row = wake::shared().map_or((0, 0, 0), |sh| {
+        (
+            sh.commit_wakes.load(Ordering::Relaxed) as i64,
+            sh.latches_set.load(Ordering::Relaxed) as i64,
+            sh.no_worker.load(Ordering::Relaxed) as i64,
+        )
+    });
+    TableIterator::once(row)
+}

@@ -1,0 +1,123 @@
+-- openwop schema, part 7: the workers' side. Called only by the background workers; one
+-- claim and one apply per worker transaction, each a handful of set-based statements, however
+-- many runs the batch holds.
+
+-- Claim up to batch_size runs whose ready_at has come, lock them for this transaction (other
+-- workers skip them), consume their due timers, and return their state as a JSON array.
+-- A claim is the row lock itself: if the worker dies, the transaction aborts, the locks go,
+-- and the run is claimable again with nothing half-written.
+CREATE FUNCTION openwop._claim(batch_size integer) RETURNS jsonb
+LANGUAGE sql
+SET search_path = ''
+AS $$
+    WITH claimed AS (
+        SELECT r.tenant_id, r.id, r.workflow_id, r.workflow_revision, r.status, r.next_seq,
+               r.inputs, r.variables, r.node_states, r.node_executions, r.owner, r.options,
+               r.limits, r.cancel_request, r.started_at, r.deadline_at
+        FROM openwop.runs r
+        WHERE r.ready_at <= clock_timestamp()
+        ORDER BY r.ready_at
+        LIMIT batch_size
+        FOR UPDATE SKIP LOCKED
+    ), fired AS (
+        DELETE FROM openwop.timers t
+        USING claimed c
+        WHERE t.tenant_id = c.tenant_id AND t.run_id = c.id AND t.due_at <= clock_timestamp()
+        RETURNING t.tenant_id, t.run_id, t.kind, t.node_id
+    )
+    SELECT coalesce(jsonb_agg(jsonb_build_object(
+        'tenantId', c.tenant_id,
+        'runId', c.id,
+        'workflowId', c.workflow_id,
+        'revision', c.workflow_revision,
+        'status', c.status,
+        'nextSeq', c.next_seq,
+        'inputs', c.inputs,
+        'variables', c.variables,
+        'nodeStates', c.node_states,
+        'nodeExecutions', c.node_executions,
+        'owner', c.owner,
+        'options', c.options,
+        'limits', c.limits,
+        'cancelRequest', c.cancel_request,
+        'startedAtUs', (extract(epoch FROM c.started_at) * 1000000)::bigint,
+        'deadlineAtUs', (extract(epoch FROM c.deadline_at) * 1000000)::bigint,
+        'firedTimers', coalesce((SELECT jsonb_agg(jsonb_build_object('kind', f.kind, 'nodeId', f.node_id))
+                                 FROM fired f WHERE f.tenant_id = c.tenant_id AND f.run_id = c.id), '[]'))),
+        '[]')
+    FROM claimed c
+$$;
+COMMENT ON FUNCTION openwop._claim(integer) IS 'Internal (workers): claim and lock a batch of ready runs.';
+
+-- Microseconds since the epoch to timestamptz.
+CREATE FUNCTION openwop._ts(us bigint) RETURNS timestamptz
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$ SELECT pg_catalog.to_timestamp(us / 1000000.0) $$;
+COMMENT ON FUNCTION openwop._ts(bigint) IS 'Internal: epoch microseconds to timestamptz.';
+
+-- Write the outcome of one worker step for a batch of claimed runs: new events, new timers,
+-- and the new projection of each run, then announce the new events. Events and projection
+-- commit together, and NOTIFY is only delivered if they do.
+-- step = {"events": [...], "timers": [...], "runs": [...], "notify": ["run:seq,run:seq", ...]}
+CREATE FUNCTION openwop._apply(step jsonb) RETURNS void
+LANGUAGE plpgsql
+SET search_path = ''
+AS $$
+DECLARE
+    message text;
+BEGIN
+    INSERT INTO openwop.events (tenant_id, run_id, seq, type, node_id, payload, ts)
+    SELECT e.tenant_id, e.run_id, e.seq, e.type, e.node_id, e.payload, openwop._ts(e.ts_us)
+    FROM jsonb_to_recordset(step->'events')
+         AS e(tenant_id text, run_id uuid, seq integer, type text, node_id text, payload jsonb, ts_us bigint);
+
+    INSERT INTO openwop.timers (tenant_id, run_id, kind, node_id, due_at)
+    SELECT t.tenant_id, t.run_id, t.kind, t.node_id, openwop._ts(t.due_us)
+    FROM jsonb_to_recordset(step->'timers')
+         AS t(tenant_id text, run_id uuid, kind text, node_id text, due_us bigint)
+    ON CONFLICT (tenant_id, run_id, kind, node_id) DO UPDATE SET due_at = EXCLUDED.due_at;
+
+    -- A finished run needs none of its timers.
+    DELETE FROM openwop.timers t
+    USING jsonb_to_recordset(step->'runs') AS u(tenant_id text, run_id uuid, terminal boolean)
+    WHERE u.terminal AND t.tenant_id = u.tenant_id AND t.run_id = u.run_id;
+
+    UPDATE openwop.runs r
+    SET status          = u.status,
+        next_seq        = u.next_seq,
+        variables       = u.variables,
+        node_states     = u.node_states,
+        node_executions = u.node_executions,
+        current_node_id = u.current_node_id,
+        outputs         = coalesce(u.outputs, r.outputs),
+        error           = coalesce(u.error, r.error),
+        started_at      = openwop._ts(u.started_at_us),
+        completed_at    = coalesce(openwop._ts(u.completed_at_us), r.completed_at),
+        deadline_at     = openwop._ts(u.deadline_at_us),
+        updated_at      = clock_timestamp(),
+        ready_at        = CASE
+            WHEN u.runnable THEN clock_timestamp()
+            WHEN u.terminal THEN NULL
+            ELSE (SELECT min(t.due_at) FROM openwop.timers t
+                  WHERE t.tenant_id = r.tenant_id AND t.run_id = r.id) END
+    FROM jsonb_to_recordset(step->'runs') AS u(
+        tenant_id text, run_id uuid, status text, next_seq integer, variables jsonb,
+        node_states jsonb, node_executions integer, current_node_id text, outputs jsonb, error jsonb,
+        started_at_us bigint, completed_at_us bigint, deadline_at_us bigint,
+        runnable boolean, terminal boolean)
+    WHERE r.tenant_id = u.tenant_id AND r.id = u.run_id;
+
+    -- One NOTIFY per chunk of "run_id:last_seq" pairs (normally one per transaction).
+    FOR message IN SELECT jsonb_array_elements_text(step->'notify') LOOP
+        PERFORM pg_notify('openwop_events', message);
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION openwop._apply(jsonb) IS 'Internal (workers): write one step''s events, timers and projections.';
+
+-- When the next run becomes ready (NULL: none waiting), so an idle worker sleeps just long enough.
+CREATE FUNCTION openwop._next_ready() RETURNS timestamptz
+LANGUAGE sql STABLE
+SET search_path = ''
+AS $$ SELECT min(r.ready_at) FROM openwop.runs r WHERE r.ready_at IS NOT NULL $$;
+COMMENT ON FUNCTION openwop._next_ready() IS 'Internal (workers): the earliest ready_at, to size the idle sleep.';
