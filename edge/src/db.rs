@@ -191,6 +191,7 @@ impl Db {
 /// Parse a run id from a path. A malformed id cannot name a run: that is a 404, like any
 /// unknown run, so the shape of ids leaks nothing.
 pub fn parse_run_id(raw: &str) -> ApiResult<Uuid> {
+    tracing::Span::current().record("run_id", raw);
     Uuid::parse_str(raw).map_err(|_| {
         ApiError::not_found(format!("run {raw:?} not found"))
             .details(serde_json::json!({"runId": raw}))

@@ -87,6 +87,7 @@ async fn request_context(req: Request, next: Next) -> Response {
         method = %req.method(),
         path = %req.uri().path(),
         tenant = tracing::field::Empty,
+        run_id = tracing::field::Empty,
     );
     let started = std::time::Instant::now();
     let mut resp = async move { next.run(req).await }
