@@ -10,7 +10,11 @@ use jsonschema::Validator;
 use serde_json::{json, Value};
 
 use crate::error::{ApiError, ApiResult};
+
+#[path = "../../pgext/src/field_path.rs"]
+mod field_path;
 use crate::state::SharedState;
+use field_path::pointer_to_field;
 
 pub const RUN_CREATE_SCHEMA: &str = include_str!("../../schemas/run-create.v1.json");
 pub const RUN_CANCEL_SCHEMA: &str = include_str!("../../schemas/run-cancel.v1.json");
@@ -56,23 +60,6 @@ pub fn check(schema: &Validator, doc: &Value) -> ApiResult<()> {
         ApiError::new(StatusCode::BAD_REQUEST, "validation_error", message)
             .details(json!({ "field": field })),
     )
-}
-
-/// `/tags/3` -> `tags[3]`, `/inputs/a` -> `inputs.a`.
-fn pointer_to_field(pointer: &str) -> String {
-    let mut out = String::new();
-    for part in pointer.split('/').skip(1) {
-        let part = part.replace("~1", "/").replace("~0", "~");
-        if !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()) {
-            out.push_str(&format!("[{part}]"));
-        } else {
-            if !out.is_empty() {
-                out.push('.');
-            }
-            out.push_str(&part);
-        }
-    }
-    out
 }
 
 /// A JSON request body, whatever Content-Type it claims (curl's default form type included):

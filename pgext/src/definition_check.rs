@@ -7,6 +7,7 @@ use std::sync::OnceLock;
 use serde_json::{json, Value};
 
 use crate::engine::model::{compile, Definition, Problem};
+use crate::field_path::pointer_to_field;
 
 const SCHEMA_SOURCE: &str = include_str!("../../schemas/workflow-definition.v1.json");
 
@@ -41,23 +42,6 @@ pub fn check(definition: &Value) -> Option<Value> {
         }
     };
     compile(&def).err().map(|p| p.to_json())
-}
-
-/// `/nodes/1/typeId` -> `nodes[1].typeId`.
-fn pointer_to_field(pointer: &str) -> String {
-    let mut out = String::new();
-    for part in pointer.split('/').skip(1) {
-        let part = part.replace("~1", "/").replace("~0", "~");
-        if part.chars().all(|c| c.is_ascii_digit()) && !part.is_empty() {
-            out.push_str(&format!("[{part}]"));
-        } else {
-            if !out.is_empty() {
-                out.push('.');
-            }
-            out.push_str(&part);
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ use pgrx::prelude::*;
 pub mod api;
 pub mod definition_check;
 pub mod engine;
+pub mod field_path;
 pub mod guc;
 pub mod wake;
 pub mod worker;

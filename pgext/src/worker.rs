@@ -8,7 +8,7 @@
 //! mid-batch leaves nothing half-written and its runs become claimable again; a node that
 //! was mid-flight simply runs again from its start.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
@@ -111,60 +111,132 @@ unsafe extern "C-unwind" fn unpublish(_code: i32, arg: pg_sys::Datum) {
     }
 }
 
+thread_local! {
+    /// The extension was found installed (re-checked after any failure).
+    static INSTALLED: Cell<bool> = const { Cell::new(false) };
+    /// After a failed batch, this many batches run one run at a time to find the culprit.
+    static ISOLATE: Cell<usize> = const { Cell::new(0) };
+    /// (tenant, run id) of the runs in the batch being stepped, for quarantine.
+    static IN_FLIGHT: RefCell<Vec<(String, String)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// What one worker transaction did.
+enum Batch {
+    Stepped {
+        runs: usize,
+        events: usize,
+    },
+    /// Nothing was ready; the next run becomes ready at this epoch-µs instant, if any.
+    Empty {
+        next_ready_us: Option<i64>,
+    },
+}
+
+/// A failed transaction: why, and whether waiting may help (resources, shutdown,
+/// connection trouble) as opposed to a run that cannot be stepped.
+struct Failure {
+    message: String,
+    transient: bool,
+}
+
 /// Step batches until none is left. Returns when the next run becomes ready, if known.
 fn drain(slot: &wake::Slot) -> Option<i64> {
-    let installed = in_transaction(|| {
-        Spi::get_one::<bool>("SELECT to_regprocedure('openwop._claim(integer)') IS NOT NULL")
-            .map_err(|e| e.to_string())
-    });
-    if installed != Ok(Some(true)) {
-        return None; // the extension is not installed (yet): idle until the poll
+    if !INSTALLED.get() {
+        let found = in_transaction(|| {
+            Spi::get_one::<bool>("SELECT to_regprocedure('openwop._claim(integer)') IS NOT NULL")
+                .map_err(|e| e.to_string())
+        });
+        if !matches!(found, Ok(Some(true))) {
+            return None; // the extension is not installed (yet): idle until the poll
+        }
+        INSTALLED.set(true);
     }
     loop {
-        match in_transaction(process_batch) {
-            Ok((0, _)) => break,
-            Ok((runs, events)) => {
+        let size = if ISOLATE.get() > 0 {
+            1
+        } else {
+            guc::BATCH_SIZE.get().max(1)
+        };
+        match in_transaction(|| process_batch(size)) {
+            Ok(Batch::Empty { next_ready_us }) => return next_ready_us,
+            Ok(Batch::Stepped { runs, events }) => {
+                ISOLATE.set(ISOLATE.get().saturating_sub(1));
                 slot.batches.fetch_add(1, Ordering::Relaxed);
                 slot.runs_stepped.fetch_add(runs as u64, Ordering::Relaxed);
                 slot.events_written
                     .fetch_add(events as u64, Ordering::Relaxed);
             }
-            Err(message) => {
+            Err(failure) => {
                 slot.errors.fetch_add(1, Ordering::Relaxed);
-                warning!("openwop worker: batch failed and was rolled back: {message}");
-                return None; // back off until the poll; the runs stay claimable
+                let attempted = IN_FLIGHT.take();
+                warning!(
+                    "openwop worker: a batch of {} run(s) failed and was rolled back: {}",
+                    attempted.len(),
+                    failure.message
+                );
+                if failure.transient || attempted.is_empty() {
+                    INSTALLED.set(false);
+                    return None; // back off until the poll; every run stays claimable
+                }
+                if attempted.len() > 1 {
+                    ISOLATE.set(attempted.len()); // retry them one at a time
+                    continue;
+                }
+                // This run fails even alone: fail it cleanly so it stops blocking the queue.
+                let (tenant, run) = attempted[0].clone();
+                let quarantined = in_transaction(|| {
+                    Spi::run_with_args(
+                        "SELECT openwop._quarantine($1, $2::uuid, $3)",
+                        &[
+                            tenant.clone().into(),
+                            run.clone().into(),
+                            failure.message.clone().into(),
+                        ],
+                    )
+                    .map_err(|e| e.to_string())
+                });
+                if quarantined.is_err() {
+                    return None;
+                }
+                warning!(
+                    "openwop worker: run {run} failed with internal_error: {}",
+                    failure.message
+                );
             }
         }
     }
-    in_transaction(|| {
-        Spi::get_one::<i64>("SELECT (extract(epoch FROM openwop._next_ready()) * 1000000)::bigint")
-            .map_err(|e| e.to_string())
-    })
-    .ok()
-    .flatten()
 }
 
 /// Run `f` in its own transaction and commit only if it returns Ok. A Postgres error or a
 /// panic rolls the transaction back and comes back as `Err` instead of killing the worker.
 fn in_transaction<R>(
     f: impl FnOnce() -> Result<R, String> + std::panic::UnwindSafe,
-) -> Result<R, String> {
+) -> Result<R, Failure> {
     unsafe {
         pg_sys::SetCurrentStatementStartTimestamp();
         pg_sys::StartTransactionCommand();
         pg_sys::PushActiveSnapshot(pg_sys::GetTransactionSnapshot());
     }
-    let result = PgTryBuilder::new(f)
-        .catch_others(|e| {
-            Err(match e {
-                pg_sys::panic::CaughtError::PostgresError(r)
-                | pg_sys::panic::CaughtError::ErrorReport(r) => r.message().to_string(),
-                pg_sys::panic::CaughtError::RustPanic { ereport, .. } => {
-                    ereport.message().to_string()
-                }
-            })
+    let result = PgTryBuilder::new(|| {
+        f().map_err(|message| Failure {
+            message,
+            transient: false,
         })
-        .execute();
+    })
+    .catch_others(|e| {
+        Err(match e {
+            pg_sys::panic::CaughtError::PostgresError(r)
+            | pg_sys::panic::CaughtError::ErrorReport(r) => Failure {
+                message: r.message().to_string(),
+                transient: is_transient(r.sql_error_code()),
+            },
+            pg_sys::panic::CaughtError::RustPanic { ereport, .. } => Failure {
+                message: ereport.message().to_string(),
+                transient: false,
+            },
+        })
+    })
+    .execute();
     unsafe {
         match result {
             Ok(_) => {
@@ -177,27 +249,58 @@ fn in_transaction<R>(
     result
 }
 
-/// Claim one batch, step it, write it back. Returns (runs stepped, events written).
-fn process_batch() -> Result<(usize, usize), String> {
+/// Error classes where waiting may help: insufficient resources (53), operator intervention
+/// (57), connection (08), transaction rollback (40), lock not available (55), system (58),
+/// and undefined objects (42P01/42883: the extension is being dropped or replaced).
+fn is_transient(code: PgSqlErrorCode) -> bool {
+    let sqlstate = unsafe { std::ffi::CStr::from_ptr(pg_sys::unpack_sql_state(code as i32)) }
+        .to_string_lossy()
+        .into_owned();
+    ["53", "57", "08", "40", "55", "58"]
+        .iter()
+        .any(|c| sqlstate.starts_with(c))
+        || sqlstate == "42P01"
+        || sqlstate == "42883"
+}
+
+/// Claim up to `size` runs, step them, write them back, all in the current transaction.
+fn process_batch(size: i32) -> Result<Batch, String> {
+    IN_FLIGHT.with(|f| f.borrow_mut().clear());
     Spi::connect_mut(|client| {
-        let batch = guc::BATCH_SIZE.get();
         let claimed = client
-            .update("SELECT openwop._claim($1)", None, &[batch.into()])
+            .update("SELECT openwop._claim($1)", None, &[size.into()])
             .map_err(|e| e.to_string())?
             .first()
             .get_one::<JsonB>()
             .map_err(|e| e.to_string())?
             .map(|j| j.0)
             .unwrap_or(Value::Array(vec![]));
-        let Value::Array(items) = claimed else {
-            return Ok((0, 0));
+        let items = match claimed {
+            Value::Array(items) if !items.is_empty() => items,
+            _ => {
+                let next_ready_us = client
+                    .select(
+                        "SELECT (extract(epoch FROM openwop._next_ready()) * 1000000)::bigint",
+                        None,
+                        &[],
+                    )
+                    .map_err(|e| e.to_string())?
+                    .first()
+                    .get_one::<i64>()
+                    .map_err(|e| e.to_string())?;
+                return Ok(Batch::Empty { next_ready_us });
+            }
         };
-        if items.is_empty() {
-            return Ok((0, 0));
-        }
         let budget = guc::STEP_BUDGET.get().max(1) as u32;
         let mut outputs: Vec<StepOutput> = Vec::with_capacity(items.len());
         for item in items {
+            let id = |k: &str| {
+                item.get(k)
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string()
+            };
+            IN_FLIGHT.with(|f| f.borrow_mut().push((id("tenantId"), id("runId"))));
             let run: ClaimedRun =
                 serde_json::from_value(item).map_err(|e| format!("unreadable claimed run: {e}"))?;
             let key = (run.tenant_id.clone(), run.workflow_id.clone(), run.revision);
@@ -259,7 +362,7 @@ fn process_batch() -> Result<(usize, usize), String> {
         client
             .update("SELECT openwop._apply($1)", None, &[JsonB(payload).into()])
             .map_err(|e| e.to_string())?;
-        Ok((runs, events))
+        Ok(Batch::Stepped { runs, events })
     })
 }
 

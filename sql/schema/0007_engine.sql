@@ -121,3 +121,37 @@ LANGUAGE sql STABLE
 SET search_path = ''
 AS $$ SELECT min(r.ready_at) FROM openwop.runs r WHERE r.ready_at IS NOT NULL $$;
 COMMENT ON FUNCTION openwop._next_ready() IS 'Internal (workers): the earliest ready_at, to size the idle sleep.';
+
+-- Fail one run that the engine cannot step (its batch keeps failing even alone): record
+-- run.failed with internal_error so it stops being claimed and its callers learn why.
+-- Runs in its own transaction, after the failed one rolled back.
+CREATE FUNCTION openwop._quarantine(tenant text, run_id uuid, message text) RETURNS void
+LANGUAGE plpgsql
+SET search_path = ''
+AS $$
+#variable_conflict use_variable
+DECLARE
+    r record;
+    err jsonb := jsonb_build_object('code', 'internal_error', 'message', 'the engine could not execute this run',
+                                    'details', jsonb_build_object('cause', left(message, 500)));
+BEGIN
+    SELECT x.status, x.next_seq, x.started_at INTO r FROM openwop.runs x
+    WHERE x.tenant_id = tenant AND x.id = run_id FOR UPDATE;
+    IF NOT FOUND OR r.status IN ('completed', 'failed', 'cancelled') THEN
+        RETURN;
+    END IF;
+    INSERT INTO openwop.events (tenant_id, run_id, seq, type, node_id, payload, ts)
+    VALUES (tenant, run_id, r.next_seq, 'run.failed', NULL,
+            jsonb_build_object('error', err, 'durationMs',
+                coalesce((extract(epoch FROM clock_timestamp() - r.started_at) * 1000)::bigint, 0)),
+            clock_timestamp());
+    UPDATE openwop.runs x
+    SET status = 'failed', error = err, next_seq = r.next_seq + 1, ready_at = NULL,
+        completed_at = clock_timestamp(), updated_at = clock_timestamp()
+    WHERE x.tenant_id = tenant AND x.id = run_id;
+    DELETE FROM openwop.timers t WHERE t.tenant_id = tenant AND t.run_id = run_id;
+    PERFORM pg_notify('openwop_events', run_id || ':' || r.next_seq);
+END
+$$;
+COMMENT ON FUNCTION openwop._quarantine(text, uuid, text) IS
+  'Internal (workers): fail a run that cannot be stepped, with internal_error, so it stops blocking the queue.';

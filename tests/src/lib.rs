@@ -5,6 +5,7 @@
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
@@ -112,10 +113,67 @@ pub async fn new_tenant(db: &tokio_postgres::Client, scopes: Option<&[&str]>) ->
     Tenant { id, key }
 }
 
-/// The edge binary, running as a child process on a free loopback port.
+/// What most tests start from: the cluster, a SQL connection, a fresh tenant with the
+/// fixtures and a key, an edge, and a client holding that key.
+pub struct Ctx {
+    pub env: TestEnv,
+    pub db: tokio_postgres::Client,
+    pub tenant: Tenant,
+    pub edge: Edge,
+    pub api: Api,
+}
+
+pub async fn setup() -> Ctx {
+    setup_with(&[]).await
+}
+
+/// `setup`, with extra environment for the edge (e.g. a smaller body limit).
+pub async fn setup_with(edge_env: &[(&str, &str)]) -> Ctx {
+    let env = TestEnv::from_env();
+    let db = sql(&env).await;
+    let tenant = new_tenant(&db, None).await;
+    let edge = Edge::start_with(&env, edge_env).await;
+    let api = edge.api(&tenant.key);
+    Ctx {
+        env,
+        db,
+        tenant,
+        edge,
+        api,
+    }
+}
+
+/// Start a run from SQL, as an application would, and return its id.
+pub async fn start_from_sql(
+    db: &impl tokio_postgres::GenericClient,
+    tenant: &str,
+    workflow: &str,
+) -> uuid::Uuid {
+    db.query_one(
+        "SELECT openwop.start_run($1, '{}', '{}', $2)",
+        &[&workflow, &tenant],
+    )
+    .await
+    .expect("start_run")
+    .get(0)
+}
+
+/// The edge binary, running as a child process on a free loopback port. The process lives
+/// as long as the `Edge` or any `Api` made from it.
 pub struct Edge {
-    child: Child,
+    process: Arc<EdgeProcess>,
     pub base: String,
+}
+
+struct EdgeProcess(std::sync::Mutex<Child>);
+
+impl Drop for EdgeProcess {
+    fn drop(&mut self) {
+        if let Ok(mut child) = self.0.lock() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
 }
 
 impl Edge {
@@ -142,7 +200,7 @@ impl Edge {
         }
         let child = cmd.spawn().expect("start the edge binary");
         let edge = Edge {
-            child,
+            process: Arc::new(EdgeProcess(std::sync::Mutex::new(child))),
             base: format!("http://127.0.0.1:{port}"),
         };
         let http = reqwest::Client::new();
@@ -167,6 +225,7 @@ impl Edge {
             http: reqwest::Client::new(),
             base: self.base.clone(),
             key: Some(key.to_string()),
+            _edge: Some(self.process.clone()),
         }
     }
 
@@ -175,14 +234,8 @@ impl Edge {
             http: reqwest::Client::new(),
             base: self.base.clone(),
             key: None,
+            _edge: Some(self.process.clone()),
         }
-    }
-}
-
-impl Drop for Edge {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -205,6 +258,8 @@ pub struct Api {
     pub http: reqwest::Client,
     pub base: String,
     pub key: Option<String>,
+    /// Keeps the edge process alive while this client exists.
+    _edge: Option<Arc<EdgeProcess>>,
 }
 
 /// One server-sent event frame (or comment).

@@ -8,10 +8,7 @@ use serde_json::json;
 
 #[tokio::test]
 async fn cancel_mid_delay_reaches_cancelled_quickly() {
-    let env = TestEnv::from_env();
-    let t = new_tenant(&sql(&env).await, None).await;
-    let edge = Edge::start(&env).await;
-    let api = edge.api(&t.key);
+    let Ctx { api, .. } = setup().await;
     let run = api
         .start("conformance-cancellable", json!({ "delayMs": 10000 }))
         .await;
@@ -62,10 +59,7 @@ async fn cancel_mid_delay_reaches_cancelled_quickly() {
 
 #[tokio::test]
 async fn cancel_errors() {
-    let env = TestEnv::from_env();
-    let t = new_tenant(&sql(&env).await, None).await;
-    let edge = Edge::start(&env).await;
-    let api = edge.api(&t.key);
+    let Ctx { api, .. } = setup().await;
     let r = api
         .post("/v1/runs/openwop-conformance-no-such-run/cancel", json!({}))
         .await;

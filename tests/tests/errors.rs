@@ -25,10 +25,9 @@ fn assert_envelope(r: &Reply, status: StatusCode, code: &str) {
 
 #[tokio::test]
 async fn request_errors_are_envelopes() {
-    let env = TestEnv::from_env();
-    let t = new_tenant(&sql(&env).await, None).await;
-    let edge = Edge::start_with(&env, &[("OPENWOP_MAX_BODY_BYTES", "4096")]).await;
-    let api = edge.api(&t.key);
+    let Ctx {
+        api, db, tenant: t, ..
+    } = setup_with(&[("OPENWOP_MAX_BODY_BYTES", "4096")]).await;
 
     let raw = |body: &'static str| {
         Api::send(
@@ -134,7 +133,6 @@ async fn request_errors_are_envelopes() {
     assert!(bad_query.body.get("error").is_some());
 
     // Nothing above left a run behind.
-    let db = sql(&env).await;
     let n: i64 = db
         .query_one(
             "SELECT count(*) FROM openwop.runs WHERE tenant_id = $1",

@@ -12,10 +12,7 @@ const WAIT: Duration = Duration::from_secs(10);
 
 #[tokio::test]
 async fn noop_run_is_created_then_completes_with_one_terminal_event_last() {
-    let env = TestEnv::from_env();
-    let t = new_tenant(&sql(&env).await, None).await;
-    let edge = Edge::start(&env).await;
-    let api = edge.api(&t.key);
+    let Ctx { api, tenant: t, .. } = setup().await;
 
     let r = api
         .post("/v1/runs", json!({ "workflowId": "conformance-noop" }))
@@ -61,10 +58,7 @@ async fn noop_run_is_created_then_completes_with_one_terminal_event_last() {
 
 #[tokio::test]
 async fn snapshot_etag_changes_with_the_run() {
-    let env = TestEnv::from_env();
-    let t = new_tenant(&sql(&env).await, None).await;
-    let edge = Edge::start(&env).await;
-    let api = edge.api(&t.key);
+    let Ctx { api, .. } = setup().await;
     let run = api.start("conformance-noop", json!({})).await;
     api.wait_terminal(&run, WAIT).await;
     let r = api.get(&format!("/v1/runs/{run}")).await;
@@ -79,10 +73,7 @@ async fn snapshot_etag_changes_with_the_run() {
 
 #[tokio::test]
 async fn unknown_runs_are_404_in_every_shape() {
-    let env = TestEnv::from_env();
-    let t = new_tenant(&sql(&env).await, None).await;
-    let edge = Edge::start(&env).await;
-    let api = edge.api(&t.key);
+    let Ctx { api, .. } = setup().await;
     for path in [
         "/v1/runs/openwop-conformance-this-run-id-does-not-exist",
         "/v1/runs/00000000-0000-7000-8000-000000000000",
@@ -102,10 +93,7 @@ async fn unknown_runs_are_404_in_every_shape() {
 
 #[tokio::test]
 async fn failure_fixture_fails_with_a_structured_error() {
-    let env = TestEnv::from_env();
-    let t = new_tenant(&sql(&env).await, None).await;
-    let edge = Edge::start(&env).await;
-    let api = edge.api(&t.key);
+    let Ctx { api, .. } = setup().await;
     let run = api.start("conformance-failure", json!({})).await;
     let snap = api.wait_terminal(&run, WAIT).await;
     assert_eq!(snap["status"], "failed");
@@ -126,10 +114,7 @@ async fn failure_fixture_fails_with_a_structured_error() {
 
 #[tokio::test]
 async fn identity_returns_the_payload_deep_equal() {
-    let env = TestEnv::from_env();
-    let t = new_tenant(&sql(&env).await, None).await;
-    let edge = Edge::start(&env).await;
-    let api = edge.api(&t.key);
+    let Ctx { api, .. } = setup().await;
     let payload = json!({ "text": "héllo", "n": 1.5, "nested": { "list": [1, null, { "deep": true }] }, "empty": {} });
     let run = api
         .start("conformance-identity", json!({ "payload": payload }))
@@ -142,10 +127,7 @@ async fn identity_returns_the_payload_deep_equal() {
 
 #[tokio::test]
 async fn multi_node_runs_nodes_in_edge_order() {
-    let env = TestEnv::from_env();
-    let t = new_tenant(&sql(&env).await, None).await;
-    let edge = Edge::start(&env).await;
-    let api = edge.api(&t.key);
+    let Ctx { api, .. } = setup().await;
     let run = api.start("conformance-multi-node", json!({})).await;
     api.wait_terminal(&run, WAIT).await;
     let events = api.events(&run).await;
@@ -160,10 +142,7 @@ async fn multi_node_runs_nodes_in_edge_order() {
 
 #[tokio::test]
 async fn poll_cursor_long_polls_and_reports_completion() {
-    let env = TestEnv::from_env();
-    let t = new_tenant(&sql(&env).await, None).await;
-    let edge = Edge::start(&env).await;
-    let api = edge.api(&t.key);
+    let Ctx { api, .. } = setup().await;
     let run = api
         .start("conformance-delay", json!({ "delayMs": 400 }))
         .await;
@@ -217,10 +196,7 @@ async fn poll_cursor_long_polls_and_reports_completion() {
 
 #[tokio::test]
 async fn options_are_echoed_on_the_snapshot_and_run_started() {
-    let env = TestEnv::from_env();
-    let t = new_tenant(&sql(&env).await, None).await;
-    let edge = Edge::start(&env).await;
-    let api = edge.api(&t.key);
+    let Ctx { api, .. } = setup().await;
     let r = api
         .post(
             "/v1/runs",
@@ -243,10 +219,7 @@ async fn options_are_echoed_on_the_snapshot_and_run_started() {
 
 #[tokio::test]
 async fn many_concurrent_runs_all_complete_with_clean_logs() {
-    let env = TestEnv::from_env();
-    let t = new_tenant(&sql(&env).await, None).await;
-    let edge = Edge::start(&env).await;
-    let api = edge.api(&t.key);
+    let Ctx { api, .. } = setup().await;
     let mut handles = Vec::new();
     for i in 0..60 {
         let api = api.clone();

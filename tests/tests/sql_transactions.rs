@@ -8,21 +8,15 @@ use reqwest::StatusCode;
 
 #[tokio::test]
 async fn rolled_back_start_never_appears_and_committed_start_completes() {
-    let env = TestEnv::from_env();
-    let mut db = sql(&env).await;
-    let t = new_tenant(&db, None).await;
-    let edge = Edge::start(&env).await;
-    let api = edge.api(&t.key);
+    let Ctx {
+        mut db,
+        tenant: t,
+        api,
+        ..
+    } = setup().await;
 
     let tx = db.transaction().await.unwrap();
-    let ghost: uuid::Uuid = tx
-        .query_one(
-            "SELECT openwop.start_run('conformance-noop', '{}', '{}', $1)",
-            &[&t.id],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let ghost = start_from_sql(&tx, &t.id, "conformance-noop").await;
     tx.rollback().await.unwrap();
 
     let tx = db.transaction().await.unwrap();
@@ -32,14 +26,7 @@ async fn rolled_back_start_never_appears_and_committed_start_completes() {
     tx.execute("INSERT INTO app_orders VALUES (1)", &[])
         .await
         .unwrap();
-    let real: uuid::Uuid = tx
-        .query_one(
-            "SELECT openwop.start_run('conformance-multi-node', '{}', '{}', $1)",
-            &[&t.id],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let real = start_from_sql(&tx, &t.id, "conformance-multi-node").await;
     // Not visible to anyone before commit.
     assert_eq!(
         api.get(&format!("/v1/runs/{real}")).await.status,
@@ -74,14 +61,7 @@ async fn committed_start_is_picked_up_at_commit_not_by_polling() {
     // The test cluster polls every 500 ms; a commit-time wake-up finishes a noop run far sooner.
     let mut fastest = Duration::MAX;
     for _ in 0..5 {
-        let run: uuid::Uuid = db
-            .query_one(
-                "SELECT openwop.start_run('conformance-noop', '{}', '{}', $1)",
-                &[&t.id],
-            )
-            .await
-            .unwrap()
-            .get(0);
+        let run = start_from_sql(&db, &t.id, "conformance-noop").await;
         let started = std::time::Instant::now();
         loop {
             let st: String = db

@@ -11,10 +11,7 @@ const WITHIN: Duration = Duration::from_secs(15);
 
 #[tokio::test]
 async fn live_stream_follows_a_delayed_run_and_closes_after_the_terminal_event() {
-    let env = TestEnv::from_env();
-    let t = new_tenant(&sql(&env).await, None).await;
-    let edge = Edge::start(&env).await;
-    let api = edge.api(&t.key);
+    let Ctx { api, .. } = setup().await;
     let run = api
         .start("conformance-delay", json!({ "delayMs": 600 }))
         .await;
@@ -40,10 +37,7 @@ async fn live_stream_follows_a_delayed_run_and_closes_after_the_terminal_event()
 
 #[tokio::test]
 async fn debug_mode_carries_everything_and_last_event_id_resumes_without_repeats() {
-    let env = TestEnv::from_env();
-    let t = new_tenant(&sql(&env).await, None).await;
-    let edge = Edge::start(&env).await;
-    let api = edge.api(&t.key);
+    let Ctx { api, .. } = setup().await;
     let run = api.start("conformance-multi-node", json!({})).await;
     api.wait_terminal(&run, WITHIN).await;
 
@@ -107,10 +101,7 @@ async fn debug_mode_carries_everything_and_last_event_id_resumes_without_repeats
 
 #[tokio::test]
 async fn unsupported_modes_and_bad_ids_are_refused_before_streaming() {
-    let env = TestEnv::from_env();
-    let t = new_tenant(&sql(&env).await, None).await;
-    let edge = Edge::start(&env).await;
-    let api = edge.api(&t.key);
+    let Ctx { api, .. } = setup().await;
     let run = api.start("conformance-noop", json!({})).await;
     for mode in ["values", "messages", "nonsense", "updates,values"] {
         let r = api
@@ -130,10 +121,7 @@ async fn unsupported_modes_and_bad_ids_are_refused_before_streaming() {
 
 #[tokio::test]
 async fn keepalive_comments_flow_on_an_idle_stream() {
-    let env = TestEnv::from_env();
-    let t = new_tenant(&sql(&env).await, None).await;
-    let edge = Edge::start_with(&env, &[("OPENWOP_SSE_KEEPALIVE_SECS", "1")]).await;
-    let api = edge.api(&t.key);
+    let Ctx { api, .. } = setup_with(&[("OPENWOP_SSE_KEEPALIVE_SECS", "1")]).await;
     let run = api
         .start("conformance-delay", json!({ "delayMs": 2500 }))
         .await;
@@ -154,10 +142,7 @@ async fn keepalive_comments_flow_on_an_idle_stream() {
 
 #[tokio::test]
 async fn many_clients_see_the_same_events_live() {
-    let env = TestEnv::from_env();
-    let t = new_tenant(&sql(&env).await, None).await;
-    let edge = Edge::start(&env).await;
-    let api = edge.api(&t.key);
+    let Ctx { api, .. } = setup().await;
     let run = api
         .start("conformance-delay", json!({ "delayMs": 1500 }))
         .await;
