@@ -42,9 +42,12 @@ impl Caller {
     }
 }
 
+/// When a token was looked up, and what it resolved to (None: unknown token).
+type CachedLookup = (Instant, Option<KeyRow>);
+
 pub struct AuthCache {
     ttl: Duration,
-    entries: Mutex<HashMap<[u8; 32], (Instant, Option<KeyRow>)>>,
+    entries: Mutex<HashMap<[u8; 32], CachedLookup>>,
 }
 
 impl AuthCache {

@@ -19,9 +19,15 @@ use crate::state::SharedState;
 const REBUILD_AFTER: Duration = Duration::from_secs(5);
 pub const CACHE_CONTROL: &str = "public, max-age=300";
 
+/// A rendered discovery document and its ETag.
+pub struct Document {
+    pub body: String,
+    pub etag: String,
+}
+
 #[derive(Default)]
 pub struct DiscoveryCache {
-    built: Mutex<Option<(Instant, Arc<(String, String)>)>>,
+    built: Mutex<Option<(Instant, Arc<Document>)>>,
 }
 
 /// The v1 discovery document from the engine's facts (`openwop.host_info()`).
@@ -49,7 +55,7 @@ pub fn document(host: &Value, config: &Config) -> Value {
     })
 }
 
-async fn current(state: &SharedState) -> ApiResult<Arc<(String, String)>> {
+async fn current(state: &SharedState) -> ApiResult<Arc<Document>> {
     if let Ok(guard) = state.discovery.built.lock() {
         if let Some((at, doc)) = guard.as_ref() {
             if at.elapsed() < REBUILD_AFTER {
@@ -63,7 +69,7 @@ async fn current(state: &SharedState) -> ApiResult<Arc<(String, String)>> {
         "\"{}\"",
         &hex::encode(Sha256::digest(body.as_bytes()))[..32]
     );
-    let built = Arc::new((body, etag));
+    let built = Arc::new(Document { body, etag });
     if let Ok(mut guard) = state.discovery.built.lock() {
         *guard = Some((Instant::now(), built.clone()));
     }
@@ -87,7 +93,7 @@ pub async fn well_known(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let doc = current(&state).await?;
-    let (body, etag) = (&doc.0, &doc.1);
+    let (body, etag) = (&doc.body, &doc.etag);
     let status = if etag_matches(&headers, etag) {
         StatusCode::NOT_MODIFIED
     } else {

@@ -44,6 +44,12 @@ pub struct Shared {
 
 unsafe impl PGRXSharedMemory for Shared {}
 
+impl Default for Shared {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Shared {
     pub fn new() -> Self {
         Shared {

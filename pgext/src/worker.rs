@@ -46,9 +46,12 @@ pub fn register() {
     }
 }
 
+/// (tenant, workflow id, revision): a workflow revision, immutable once written.
+type RevisionKey = (String, String, i32);
+
 thread_local! {
     /// Compiled workflow revisions. Revisions are immutable, so entries never go stale.
-    static DEFINITIONS: RefCell<HashMap<(String, String, i32), Option<Rc<Workflow>>>> = RefCell::new(HashMap::new());
+    static DEFINITIONS: RefCell<HashMap<RevisionKey, Option<Rc<Workflow>>>> = RefCell::new(HashMap::new());
 }
 
 #[pg_guard]
@@ -185,7 +188,7 @@ fn drain(slot: &wake::Slot) -> Option<i64> {
                 // This run fails even alone: fail it cleanly so it stops blocking the queue.
                 let (tenant, run) = attempted[0].clone();
                 let quarantined = in_transaction(|| {
-                    Spi::run_with_args(
+                    Spi::get_one_with_args::<bool>(
                         "SELECT openwop._quarantine($1, $2::uuid, $3)",
                         &[
                             tenant.clone().into(),
@@ -195,8 +198,10 @@ fn drain(slot: &wake::Slot) -> Option<i64> {
                     )
                     .map_err(|e| e.to_string())
                 });
-                if quarantined.is_err() {
-                    return None;
+                match quarantined {
+                    Err(_) => return None,
+                    Ok(Some(false)) | Ok(None) => continue, // another worker got there first
+                    Ok(Some(true)) => {}
                 }
                 warning!(
                     "openwop worker: run {run} failed with internal_error: {}",

@@ -125,7 +125,7 @@ COMMENT ON FUNCTION openwop._next_ready() IS 'Internal (workers): the earliest r
 -- Fail one run that the engine cannot step (its batch keeps failing even alone): record
 -- run.failed with internal_error so it stops being claimed and its callers learn why.
 -- Runs in its own transaction, after the failed one rolled back.
-CREATE FUNCTION openwop._quarantine(tenant text, run_id uuid, message text) RETURNS void
+CREATE FUNCTION openwop._quarantine(tenant text, run_id uuid, message text) RETURNS boolean
 LANGUAGE plpgsql
 SET search_path = ''
 AS $$
@@ -138,7 +138,7 @@ BEGIN
     SELECT x.status, x.next_seq, x.started_at INTO r FROM openwop.runs x
     WHERE x.tenant_id = tenant AND x.id = run_id FOR UPDATE;
     IF NOT FOUND OR r.status IN ('completed', 'failed', 'cancelled') THEN
-        RETURN;
+        RETURN false;  -- already finished (perhaps by another worker): nothing to do
     END IF;
     INSERT INTO openwop.events (tenant_id, run_id, seq, type, node_id, payload, ts)
     VALUES (tenant, run_id, r.next_seq, 'run.failed', NULL,
@@ -151,7 +151,8 @@ BEGIN
     WHERE x.tenant_id = tenant AND x.id = run_id;
     DELETE FROM openwop.timers t WHERE t.tenant_id = tenant AND t.run_id = run_id;
     PERFORM pg_notify('openwop_events', run_id || ':' || r.next_seq);
+    RETURN true;
 END
 $$;
 COMMENT ON FUNCTION openwop._quarantine(text, uuid, text) IS
-  'Internal (workers): fail a run that cannot be stepped, with internal_error, so it stops blocking the queue.';
+  'Internal (workers): fail a run that cannot be stepped, with internal_error, so it stops blocking the queue. False if it had already finished.';

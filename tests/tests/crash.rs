@@ -3,13 +3,12 @@
 //! nothing is duplicated. These tests disturb the shared cluster, so they run one at a time
 //! (and cargo runs this test binary alone).
 
-use std::sync::Mutex;
 use std::time::Duration;
 
 use openwop_e2e::*;
 use serde_json::json;
 
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 async fn start_many(api: &Api, workflow: &str, inputs: serde_json::Value, n: usize) -> Vec<String> {
     let mut handles = Vec::new();
@@ -36,7 +35,7 @@ async fn assert_all_completed_cleanly(api: &Api, runs: &[String], expected: &[&s
 
 #[tokio::test]
 async fn killing_a_worker_loses_and_duplicates_nothing() {
-    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = ONE_AT_A_TIME.lock().await;
     let env = TestEnv::from_env();
     let db = sql(&env).await;
     let t = new_tenant(&db, None).await;
@@ -121,7 +120,7 @@ async fn killing_a_worker_loses_and_duplicates_nothing() {
 
 #[tokio::test]
 async fn restarting_the_cluster_mid_delay_finishes_every_run() {
-    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = ONE_AT_A_TIME.lock().await;
     let env = TestEnv::from_env();
     let db = sql(&env).await;
     let t = new_tenant(&db, None).await;
@@ -158,14 +157,14 @@ async fn restarting_the_cluster_mid_delay_finishes_every_run() {
         )
         .await;
     assert_eq!(
-        frames.iter().filter_map(|f| f.event.as_deref()).last(),
+        frames.iter().filter_map(|f| f.event.as_deref()).next_back(),
         Some("run.completed")
     );
 }
 
 #[tokio::test]
 async fn a_terminated_worker_is_restarted_and_work_continues() {
-    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = ONE_AT_A_TIME.lock().await;
     let env = TestEnv::from_env();
     let db = sql_retry(&env, Duration::from_secs(30)).await;
     let t = new_tenant(&db, None).await;

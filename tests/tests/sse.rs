@@ -135,7 +135,7 @@ async fn keepalive_comments_flow_on_an_idle_stream() {
         "a keep-alive comment arrived"
     );
     assert_eq!(
-        frames.iter().filter_map(|f| f.event.as_deref()).last(),
+        frames.iter().filter_map(|f| f.event.as_deref()).next_back(),
         Some("run.completed")
     );
 }
