@@ -7,6 +7,7 @@ CREATE EXTENSION IF NOT EXISTS openwop;
 SELECT count(*) AS fixtures FROM openwop.seed_fixtures();
 SQL
 if [ -n "${OPENWOP_DEV_API_KEY:-}" ]; then
-    psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname "$POSTGRES_DB" \
-        -v key="$OPENWOP_DEV_API_KEY" -c "SELECT openwop.create_api_key(label => 'compose', token => :'key') IS NOT NULL AS key_registered"
+    # psql interpolates :'key' only in commands read from stdin, not in -c
+    echo "SELECT openwop.create_api_key(label => 'compose', token => :'key') IS NOT NULL AS key_registered" |
+        psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname "$POSTGRES_DB" -v key="$OPENWOP_DEV_API_KEY"
 fi

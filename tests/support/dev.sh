@@ -43,7 +43,7 @@ trap cleanup INT TERM EXIT
 
 cluster psql -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'openwop'" | grep -q 1 ||
     cluster psql -d postgres -c "CREATE DATABASE openwop"
-cluster psql -d openwop -c "CREATE EXTENSION IF NOT EXISTS openwop" >/dev/null
+cluster psql -d openwop -c "SET client_min_messages = warning" -c "CREATE EXTENSION IF NOT EXISTS openwop"
 fixtures=$(cluster psql -d openwop -tAc "SELECT count(*) FROM openwop.seed_fixtures()")
 
 key=${OPENWOP_DEV_API_KEY:-}
@@ -51,7 +51,9 @@ if [ -z "$key" ] && [ -f "$keyfile" ]; then key=$(cat "$keyfile"); fi
 if [ -z "$key" ]; then
     key=$(cluster psql -d openwop -tAc "SELECT openwop.create_api_key(label => 'make run')")
 else
-    cluster psql -d openwop -tAc "SELECT openwop.create_api_key(label => 'make run', token => :'k')" -v k="$key" >/dev/null
+    # (psql interpolates :'k' only in commands read from stdin, not in -c)
+    echo "SELECT openwop.create_api_key(label => 'make run', token => :'k')" |
+        cluster psql -d openwop -tA -v k="$key" >/dev/null
 fi
 [ -z "${OPENWOP_DEV_API_KEY:-}" ] && { umask 077; printf %s "$key" >"$keyfile"; }
 
