@@ -39,7 +39,8 @@ cleanup() {
     echo "=== stopping the cluster"
     cluster stop
 }
-trap cleanup INT TERM EXIT
+trap cleanup EXIT
+trap 'exit 0' INT TERM   # Ctrl-C is the normal way to stop: clean up and exit 0
 
 cluster psql -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'openwop'" | grep -q 1 ||
     cluster psql -d postgres -c "CREATE DATABASE openwop"
