@@ -25,6 +25,25 @@ pub struct KeyRow {
     pub state: String,
 }
 
+/// A protocol response computed in the database (`openwop.api_*`): status and body, and
+/// whether it is the stored response of an earlier request with the same Idempotency-Key.
+#[derive(Debug, Clone)]
+pub struct ApiResponse {
+    pub status: u16,
+    pub body: Value,
+    pub replayed: bool,
+}
+
+impl ApiResponse {
+    fn from_json(v: Value) -> ApiResponse {
+        ApiResponse {
+            status: v.get("status").and_then(Value::as_u64).unwrap_or(500) as u16,
+            replayed: v.get("replayed").and_then(Value::as_bool).unwrap_or(false),
+            body: v.get("body").cloned().unwrap_or(Value::Null),
+        }
+    }
+}
+
 /// A page of event documents and the run's status at read time.
 #[derive(Debug, Clone)]
 pub struct EventPage {
@@ -121,20 +140,31 @@ impl Db {
             .get(0))
     }
 
-    pub async fn start_run(
+    /// `openwop.api_create_run`: start a run, honouring an Idempotency-Key and X-Dedup.
+    pub async fn create_run(
         &self,
         tenant: &str,
         workflow_id: &str,
         inputs: &Value,
         options: &Value,
-    ) -> ApiResult<Uuid> {
-        Ok(self
+        idempotency_key: Option<&str>,
+        dedup: bool,
+    ) -> ApiResult<ApiResponse> {
+        let v: Value = self
             .one(
-                "SELECT openwop.start_run($1, $2, $3, $4)",
-                &[&workflow_id, inputs, options, &tenant],
+                "SELECT openwop.api_create_run($1, $2, $3, $4, $5, $6)",
+                &[
+                    &workflow_id,
+                    inputs,
+                    options,
+                    &tenant,
+                    &idempotency_key,
+                    &dedup,
+                ],
             )
             .await?
-            .get(0))
+            .get(0);
+        Ok(ApiResponse::from_json(v))
     }
 
     pub async fn run(&self, tenant: &str, id: Uuid) -> ApiResult<Value> {
@@ -144,20 +174,23 @@ impl Db {
             .get(0))
     }
 
+    /// `openwop.api_cancel_run`: request cancellation, honouring an Idempotency-Key.
     pub async fn cancel_run(
         &self,
         tenant: &str,
         id: Uuid,
         reason: Option<&str>,
         by: &str,
-    ) -> ApiResult<String> {
-        Ok(self
+        idempotency_key: Option<&str>,
+    ) -> ApiResult<ApiResponse> {
+        let v: Value = self
             .one(
-                "SELECT openwop.cancel_run($1, $2, $3, $4)",
-                &[&id, &reason, &tenant, &by],
+                "SELECT openwop.api_cancel_run($1, $2, $3, $4, $5)",
+                &[&id, &reason, &tenant, &by, &idempotency_key],
             )
             .await?
-            .get(0))
+            .get(0);
+        Ok(ApiResponse::from_json(v))
     }
 
     pub async fn event_docs(

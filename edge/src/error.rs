@@ -86,6 +86,8 @@ impl ApiError {
                     db.message(),
                 );
                 if let Some(d) = detail.get("details").filter(|d| d.is_object()) {
+                    // A retry hint in the details is also the Retry-After header.
+                    e.retry_after = d.get("retryAfter").and_then(Value::as_u64);
                     e.details = Some(d.clone());
                 }
                 return e;

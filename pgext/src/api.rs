@@ -7,6 +7,9 @@ use pgrx::prelude::*;
 use pgrx::JsonB;
 
 use crate::definition_check;
+use crate::guc;
+use crate::run_options;
+use crate::schema_cache;
 use crate::wake;
 
 /// A time-ordered UUID (version 7): new rows land at the right edge of their indexes.
@@ -26,6 +29,37 @@ fn _wake_at_commit() {
 #[pg_extern(immutable, parallel_safe)]
 fn _check_definition(definition: JsonB) -> Option<JsonB> {
     definition_check::check(&definition.0).map(JsonB)
+}
+
+/// Resolve a run's limits from its `configurable` overlay (NULL: none) and the workflow's own
+/// timeout: `{"maxNodeExecutions", "runTimeoutMs", "maxLoopIterations"}`, or the refusal
+/// `{"status", "code", "message", "details"}`.
+#[pg_extern(stable, parallel_safe)]
+fn _resolve_limits(configurable: Option<JsonB>, workflow_timeout_ms: i64) -> JsonB {
+    let conf = configurable.map(|j| j.0).unwrap_or(serde_json::Value::Null);
+    JsonB(
+        match run_options::resolve(&conf, workflow_timeout_ms, &guc::host_limits()) {
+            Ok(l) => serde_json::json!({
+                "maxNodeExecutions": l.max_node_executions,
+                "runTimeoutMs": l.run_timeout_ms,
+                "maxLoopIterations": l.max_loop_iterations,
+            }),
+            Err(refusal) => refusal.to_json(),
+        },
+    )
+}
+
+/// The discovery `configurable` advertisement (reserved keys and bounds).
+#[pg_extern(stable, parallel_safe)]
+fn _advertised_configurable() -> JsonB {
+    JsonB(run_options::advertised(&guc::host_limits()))
+}
+
+/// NULL when `doc` satisfies the JSON Schema `schema`, else `{"message", "field"}` for the
+/// first violation. Compiled schemas are kept per backend.
+#[pg_extern(immutable, parallel_safe)]
+fn _check_json_schema(schema: JsonB, doc: JsonB) -> Option<JsonB> {
+    schema_cache::check(&schema.0, &doc.0).map(JsonB)
 }
 
 /// The conformance fixture definitions shipped with the extension.

@@ -35,6 +35,17 @@ pub fn check(definition: &Value) -> Option<Value> {
             "details": { "field": field, "schemaPath": err.schema_path().to_string() }
         }));
     }
+    if let Some(schema) = definition.get("configurableSchema") {
+        if let Err(e) = crate::schema_cache::compile(schema) {
+            return Some(
+                Problem::new(
+                    "configurableSchema",
+                    format!("configurableSchema is not a valid JSON Schema: {e}"),
+                )
+                .to_json(),
+            );
+        }
+    }
     let def: Definition = match serde_json::from_value(definition.clone()) {
         Ok(d) => d,
         Err(e) => {

@@ -20,6 +20,12 @@ pub static STEP_BUDGET: GucSetting<i32> = GucSetting::<i32>::new(1000);
 pub static MAX_NODE_EXECUTIONS: GucSetting<i32> = GucSetting::<i32>::new(100);
 /// Host limit on a run's duration in ms (discovery limits.maxRunDurationMs).
 pub static MAX_RUN_DURATION_MS: GucSetting<i32> = GucSetting::<i32>::new(3_600_000);
+/// Host limit on loop iterations per run (discovery limits.maxLoopIterations).
+pub static MAX_LOOP_ITERATIONS: GucSetting<i32> = GucSetting::<i32>::new(100);
+/// How long Idempotency-Key records are kept, in seconds (at least 24 h).
+pub static IDEMPOTENCY_RETENTION_S: GucSetting<i32> = GucSetting::<i32>::new(86_400);
+/// Lease of a pending Idempotency-Key record that spans transactions, in ms.
+pub static IDEMPOTENCY_LEASE_MS: GucSetting<i32> = GucSetting::<i32>::new(30_000);
 /// The tenant a SQL session acts as (see `openwop.current_tenant()`).
 pub static TENANT: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 
@@ -107,6 +113,36 @@ fn define_runtime() {
         GucContext::Suset,
         GucFlags::default(),
     );
+    GucRegistry::define_int_guc(
+        c"openwop.max_loop_iterations",
+        c"Host limit on loop iterations per run.",
+        c"The ceiling of configurable.maxLoopIterations.",
+        &MAX_LOOP_ITERATIONS,
+        1,
+        1_000_000,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"openwop.idempotency_retention_s",
+        c"How long Idempotency-Key records are kept (seconds, at least 86400).",
+        c"Expired records are removed by the engine's sweep timer.",
+        &IDEMPOTENCY_RETENTION_S,
+        86_400,
+        i32::MAX,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"openwop.idempotency_lease_ms",
+        c"Lease of a pending Idempotency-Key record (ms).",
+        c"A pending record whose lease has passed may be taken over by a retry.",
+        &IDEMPOTENCY_LEASE_MS,
+        100,
+        i32::MAX,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
     GucRegistry::define_string_guc(
         c"openwop.tenant",
         c"Tenant this session acts as in the openwop SQL API.",
@@ -115,6 +151,15 @@ fn define_runtime() {
         GucContext::Userset,
         GucFlags::default(),
     );
+}
+
+/// The host ceilings the run options overlay is clamped to.
+pub fn host_limits() -> crate::run_options::HostLimits {
+    crate::run_options::HostLimits {
+        max_node_executions: MAX_NODE_EXECUTIONS.get() as i64,
+        max_run_duration_ms: MAX_RUN_DURATION_MS.get() as i64,
+        max_loop_iterations: MAX_LOOP_ITERATIONS.get() as i64,
+    }
 }
 
 /// The configured database name.

@@ -12,6 +12,8 @@ pub mod definition_check;
 pub mod engine;
 pub mod field_path;
 pub mod guc;
+pub mod run_options;
+pub mod schema_cache;
 pub mod wake;
 pub mod worker;
 
@@ -40,7 +42,12 @@ extension_sql_file!(
 extension_sql_file!(
     "../../sql/schema/0005_runs.sql",
     name = "runs",
-    requires = ["workflows", api::_wake_at_commit]
+    requires = [
+        "workflows",
+        api::_wake_at_commit,
+        api::_resolve_limits,
+        api::_check_json_schema
+    ]
 );
 extension_sql_file!(
     "../../sql/schema/0006_events.sql",
@@ -55,7 +62,12 @@ extension_sql_file!(
 extension_sql_file!(
     "../../sql/schema/0009_host.sql",
     name = "host",
-    requires = ["engine"]
+    requires = ["engine", api::_advertised_configurable]
+);
+extension_sql_file!(
+    "../../sql/schema/0010_idempotency.sql",
+    name = "idempotency",
+    requires = ["host"]
 );
 extension_sql_file!("../../sql/schema/0008_views.sql", name = "views", finalize);
 

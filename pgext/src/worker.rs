@@ -283,6 +283,10 @@ fn process_batch(size: i32) -> Result<Batch, String> {
         let items = match claimed {
             Value::Array(items) if !items.is_empty() => items,
             _ => {
+                // Idle: a moment for housekeeping timers, then tell the caller when to wake.
+                client
+                    .update("SELECT openwop._maintain()", None, &[])
+                    .map_err(|e| e.to_string())?;
                 let next_ready_us = client
                     .select(
                         "SELECT (extract(epoch FROM openwop._next_ready()) * 1000000)::bigint",

@@ -36,7 +36,8 @@ CREATE TABLE openwop.workflows (
     version     text NOT NULL,
     definition  jsonb NOT NULL,
     -- What start_run needs to check inputs without re-reading the definition:
-    -- {"required": [names], "types": {name: type}, "defaults": {name: value}, "timeoutMs": n}
+    -- {"required": [names], "types": {name: type}, "defaults": {name: value}, "timeoutMs": n,
+    --  "configurableSchema": {...}}
     input_spec  jsonb NOT NULL,
     is_fixture  boolean NOT NULL DEFAULT false,
     created_at  timestamptz NOT NULL DEFAULT now(),
@@ -108,11 +109,11 @@ COMMENT ON TABLE openwop.events IS 'Append-only per-run event log (v2 event name
 CREATE TABLE openwop.timers (
     tenant_id  text NOT NULL,
     run_id     uuid NOT NULL,
-    kind       text NOT NULL CHECK (kind IN ('delay', 'deadline')),
+    kind       text NOT NULL CHECK (kind IN ('delay', 'deadline', 'sweep')),
     node_id    text NOT NULL DEFAULT '',
     due_at     timestamptz NOT NULL,
     created_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (tenant_id, run_id, kind, node_id)
 );
-COMMENT ON TABLE openwop.timers IS 'Durable timers (delays, run deadlines). A due timer makes its run ready.';
+COMMENT ON TABLE openwop.timers IS 'Durable timers: run delays and deadlines (a due one makes its run ready), and engine housekeeping (kind sweep).';
 CREATE INDEX timers_due_idx ON openwop.timers (due_at);

@@ -45,6 +45,7 @@ BEGIN
         'types',    coalesce(jsonb_object_agg(v->>'name', v->>'type'), '{}'),
         'defaults', coalesce(jsonb_object_agg(v->>'name', v->'defaultValue') FILTER (WHERE v ? 'defaultValue'), '{}'),
         'timeoutMs', coalesce((definition->'settings'->>'timeout')::bigint, 0))
+        || openwop._field('configurableSchema', definition->'configurableSchema')
     INTO spec
     FROM jsonb_array_elements(definition->'variables') v;
 

@@ -1,34 +1,26 @@
 -- openwop schema, part 5: starting, reading and cancelling runs.
 
--- Start a run of the tenant's current revision of a workflow and return its id.
---
--- Works inside any transaction: the run row becomes visible to the workers when that
--- transaction commits (they are woken at that moment), and it never existed if the
--- transaction rolls back. Inputs are checked against the workflow's variables here, so a
--- bad request fails now (validation_error, OW400), not later in the run.
---
--- options (all optional): {"configurable": {...}, "tags": [...], "metadata": {...},
---   "owner": {"workspace": "...", "principal": "..."}, "transport": "rest", "scopeId": "...",
---   "callbackUrl": "..."}
-CREATE FUNCTION openwop.start_run(
-    workflow_id text,
-    inputs      jsonb DEFAULT '{}',
-    options     jsonb DEFAULT '{}',
-    tenant      text  DEFAULT openwop.current_tenant()
+-- Start a run: the engine's half. Checks the inputs against the workflow's variables and the
+-- configurable overlay (the workflow's configurableSchema and the reserved keys), resolves
+-- the run's limits, and inserts the run row; the workers are woken when the caller commits.
+-- With dedup, refuses (run_already_active, 409) while an equivalent run is active: same
+-- tenant, workspace and scopeId (or, without scopeId, same workflow).
+CREATE FUNCTION openwop._start_run_core(
+    workflow_id text, inputs jsonb, options jsonb, tenant text, dedup boolean
 ) RETURNS uuid
 LANGUAGE plpgsql
 SET search_path = ''
 AS $$
 #variable_conflict use_variable
 DECLARE
-    wf        record;
-    run_id    uuid;
-    bad       record;
-    conf      jsonb;
-    max_nodes bigint := openwop._setting_int('openwop.max_node_executions', 100);
-    max_ms    bigint := openwop._setting_int('openwop.max_run_duration_ms', 3600000);
-    node_cap  bigint;
-    time_cap  bigint;
+    wf      record;
+    run_id  uuid;
+    bad     record;
+    conf    jsonb;
+    limits  jsonb;
+    problem jsonb;
+    scope   text;
+    active  uuid;
 BEGIN
     inputs  := coalesce(inputs, '{}');
     options := coalesce(options, '{}');
@@ -70,28 +62,38 @@ BEGIN
             jsonb_build_object('field', 'inputs.' || bad.key, 'expected', bad.type, 'got', bad.got));
     END IF;
 
-    -- Limits are resolved once, at create: the smaller of the host maximum, the workflow's own
-    -- settings.timeout and the caller's configurable overlay.
-    conf := coalesce(options->'configurable', '{}');
-    node_cap := max_nodes;
-    IF conf ? 'recursionLimit' THEN
-        IF jsonb_typeof(conf->'recursionLimit') <> 'number' OR (conf->>'recursionLimit')::numeric < 1
-           OR (conf->>'recursionLimit')::numeric <> trunc((conf->>'recursionLimit')::numeric) THEN
-            PERFORM openwop._raise(400, 'validation_error', 'configurable.recursionLimit must be an integer >= 1',
-                jsonb_build_object('key', 'recursionLimit', 'value', conf->'recursionLimit', 'min', 1, 'max', max_nodes));
+    -- The configurable overlay: the workflow's own schema, then the reserved keys, which also
+    -- give the run its limits (resolved once, here, and never changed).
+    conf := options->'configurable';
+    IF conf IS NOT NULL AND wf.input_spec ? 'configurableSchema' THEN
+        problem := openwop._check_json_schema(wf.input_spec->'configurableSchema', conf);
+        IF problem IS NOT NULL THEN
+            PERFORM openwop._raise(400, 'validation_error', 'configurable: ' || (problem->>'message'),
+                jsonb_build_object('field', 'configurable' || CASE WHEN problem->>'field' = '' THEN '' ELSE '.' || (problem->>'field') END,
+                                   'key', nullif(split_part(problem->>'field', '.', 1), '')));
         END IF;
-        node_cap := least(max_nodes, (conf->>'recursionLimit')::numeric)::bigint;
     END IF;
-    time_cap := max_ms;
-    IF (wf.input_spec->>'timeoutMs')::bigint > 0 THEN
-        time_cap := least(time_cap, (wf.input_spec->>'timeoutMs')::bigint);
+    limits := openwop._resolve_limits(conf, (wf.input_spec->>'timeoutMs')::bigint);
+    IF limits ? 'code' THEN
+        PERFORM openwop._raise((limits->>'status')::integer, limits->>'code', limits->>'message', limits->'details');
     END IF;
-    IF conf ? 'runTimeoutMs' THEN
-        IF jsonb_typeof(conf->'runTimeoutMs') <> 'number' OR (conf->>'runTimeoutMs')::numeric < 1 THEN
-            PERFORM openwop._raise(400, 'validation_error', 'configurable.runTimeoutMs must be a number >= 1',
-                jsonb_build_object('key', 'runTimeoutMs', 'value', conf->'runTimeoutMs', 'min', 1, 'max', max_ms));
+
+    IF dedup THEN
+        scope := coalesce(options->>'scopeId', 'workflow:' || workflow_id);
+        PERFORM pg_advisory_xact_lock(hashtextextended(
+            'openwop.dedup:' || tenant || '/' || coalesce(options->'owner'->>'workspace', '') || '/' || scope, 0));
+        SELECT r.id INTO active FROM openwop.runs r
+        WHERE r.tenant_id = tenant
+          AND r.status NOT IN ('completed', 'failed', 'cancelled')
+          AND coalesce(r.options->>'scopeId', 'workflow:' || r.workflow_id) = scope
+          AND coalesce(r.owner->>'workspace', '') = coalesce(options->'owner'->>'workspace', '')
+        LIMIT 1;
+        IF FOUND THEN
+            PERFORM openwop._raise(409, 'run_already_active', format('an equivalent run (%s) is still active', active),
+                jsonb_build_object('activeRunId', active,
+                                   'activeHost', coalesce(nullif(current_setting('cluster_name'), ''), 'openwop-pg'),
+                                   'retryAfter', 1));
         END IF;
-        time_cap := least(time_cap, (conf->>'runTimeoutMs')::numeric)::bigint;
     END IF;
 
     run_id := openwop._uuid_v7();
@@ -104,14 +106,102 @@ BEGIN
                 'workspace', options->'owner'->'workspace',
                 'principal', options->'owner'->'principal')),
             options - 'owner',
-            jsonb_build_object('maxNodeExecutions', node_cap, 'runTimeoutMs', time_cap));
+            limits);
     -- Wake the workers when (and only if) this transaction commits.
     PERFORM openwop._wake_at_commit();
     RETURN run_id;
 END
 $$;
-COMMENT ON FUNCTION openwop.start_run(text, jsonb, jsonb, text) IS
-  'Start a run of a workflow; returns the run id. Transactional: the run exists only if the caller commits.';
+COMMENT ON FUNCTION openwop._start_run_core(text, jsonb, jsonb, text, boolean) IS
+  'Internal: validate and insert a run (no idempotency); raises OpenWOP errors.';
+
+-- Start a run, protocol-shaped: returns {"status", "headers", "body", "replayed"} where body is
+-- {runId, status} on success (201). With an Idempotency-Key the exchange is recorded: a repeat
+-- with the same request replays the stored response (replayed = true), final 4xx outcomes
+-- included; a repeat with a different request raises idempotency_key_mismatch (409). Without
+-- a key, errors are raised as usual.
+CREATE FUNCTION openwop.api_create_run(
+    workflow_id     text,
+    inputs          jsonb DEFAULT '{}',
+    options         jsonb DEFAULT '{}',
+    tenant          text DEFAULT openwop.current_tenant(),
+    idempotency_key text DEFAULT NULL,
+    dedup           boolean DEFAULT false
+) RETURNS jsonb
+LANGUAGE plpgsql
+SET search_path = ''
+AS $$
+#variable_conflict use_variable
+DECLARE
+    digest   text;
+    stored   jsonb;
+    response jsonb;
+    st text; msg text; det text;
+BEGIN
+    IF idempotency_key IS NULL THEN
+        RETURN jsonb_build_object('status', 201, 'headers', '{}'::jsonb, 'replayed', false, 'body',
+            jsonb_build_object('runId', openwop._start_run_core(workflow_id, inputs, options, tenant, dedup),
+                               'status', 'pending'));
+    END IF;
+    -- The digest covers what the caller asked for, not who relayed it (principal, transport).
+    digest := encode(sha256(convert_to(jsonb_build_object(
+        'workflowId', workflow_id, 'inputs', coalesce(inputs, '{}'),
+        'options', coalesce(options, '{}') - 'owner' - 'transport',
+        'workspace', options->'owner'->'workspace', 'dedup', dedup)::text, 'UTF8')), 'hex');
+    stored := openwop._idem_claim(tenant, 'runs.create', idempotency_key, digest);
+    IF stored IS NOT NULL THEN
+        RETURN stored || '{"replayed": true}';
+    END IF;
+    BEGIN
+        response := jsonb_build_object('status', 201, 'headers', '{}'::jsonb, 'body',
+            jsonb_build_object('runId', openwop._start_run_core(workflow_id, inputs, options, tenant, dedup),
+                               'status', 'pending'));
+    EXCEPTION WHEN OTHERS THEN
+        GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL;
+        response := openwop._cacheable_error(st, msg, det);
+        IF response IS NULL THEN
+            RAISE;  -- not a final outcome: nothing is recorded, a retry executes again
+        END IF;
+    END;
+    PERFORM openwop._idem_store(tenant, 'runs.create', idempotency_key, response);
+    RETURN response || '{"replayed": false}';
+END
+$$;
+COMMENT ON FUNCTION openwop.api_create_run(text, jsonb, jsonb, text, text, boolean) IS
+  'Start a run and return the protocol response {status, headers, body, replayed}; honours an Idempotency-Key.';
+
+-- Start a run of the tenant's current revision of a workflow and return its id.
+--
+-- Works inside any transaction: the run row becomes visible to the workers when that
+-- transaction commits (they are woken at that moment), and it never existed if the
+-- transaction rolls back. Inputs are checked against the workflow's variables here, so a
+-- bad request fails now (validation_error, OW400), not later in the run. With an
+-- idempotency_key, a repeated call returns the run the first call started (a duplicate is a
+-- result, not an error).
+--
+-- options (all optional): {"configurable": {...}, "tags": [...], "metadata": {...},
+--   "owner": {"workspace": "...", "principal": "..."}, "transport": "rest", "scopeId": "...",
+--   "callbackUrl": "..."}
+CREATE FUNCTION openwop.start_run(
+    workflow_id     text,
+    inputs          jsonb DEFAULT '{}',
+    options         jsonb DEFAULT '{}',
+    tenant          text  DEFAULT openwop.current_tenant(),
+    idempotency_key text  DEFAULT NULL
+) RETURNS uuid
+LANGUAGE plpgsql
+SET search_path = ''
+AS $$
+#variable_conflict use_variable
+DECLARE
+    response jsonb := openwop.api_create_run(workflow_id, inputs, options, tenant, idempotency_key, false);
+BEGIN
+    PERFORM openwop._raise_response(response);
+    RETURN (response->'body'->>'runId')::uuid;
+END
+$$;
+COMMENT ON FUNCTION openwop.start_run(text, jsonb, jsonb, text, text) IS
+  'Start a run of a workflow; returns the run id. Transactional: the run exists only if the caller commits. A repeated idempotency_key returns the same run.';
 
 -- The run snapshot (RunSnapshot shape). Raises not_found (OW404) for an unknown run or a run of
 -- another tenant.
@@ -156,15 +246,11 @@ $$;
 COMMENT ON FUNCTION openwop.run(uuid, text) IS
   'The snapshot of a run as JSON (runId, status, nodeStates, variables, error, ...). Raises OW404 if unknown.';
 
--- Ask for a run to be cancelled. Returns the resulting status: 'cancelling' (a worker will
--- record run.cancelled within moments), or 'cancelled' if that already happened. A run that
--- already completed or failed raises run_terminal (OW409).
-CREATE FUNCTION openwop.cancel_run(
-    run_id uuid,
-    reason text DEFAULT NULL,
-    tenant text DEFAULT openwop.current_tenant(),
-    cancelled_by text DEFAULT NULL
-) RETURNS text
+-- Ask for a run to be cancelled: the engine's half. Returns the resulting status:
+-- 'cancelling' (a worker records run.cancelled within moments), or 'cancelled' if that
+-- already happened. A run that already completed or failed raises run_terminal (OW409).
+CREATE FUNCTION openwop._cancel_run_core(run_id uuid, reason text, tenant text, cancelled_by text)
+RETURNS text
 LANGUAGE plpgsql
 SET search_path = ''
 AS $$
@@ -197,7 +283,75 @@ BEGIN
     RETURN 'cancelling';
 END
 $$;
-COMMENT ON FUNCTION openwop.cancel_run(uuid, text, text, text) IS
+COMMENT ON FUNCTION openwop._cancel_run_core(uuid, text, text, text) IS
+  'Internal: request cancellation (no idempotency); raises OpenWOP errors.';
+
+-- Cancel a run, protocol-shaped: {"status": 200, "body": {runId, status}, "replayed"}; honours
+-- an Idempotency-Key like api_create_run.
+CREATE FUNCTION openwop.api_cancel_run(
+    run_id          uuid,
+    reason          text DEFAULT NULL,
+    tenant          text DEFAULT openwop.current_tenant(),
+    cancelled_by    text DEFAULT NULL,
+    idempotency_key text DEFAULT NULL
+) RETURNS jsonb
+LANGUAGE plpgsql
+SET search_path = ''
+AS $$
+#variable_conflict use_variable
+DECLARE
+    stored   jsonb;
+    response jsonb;
+    st text; msg text; det text;
+BEGIN
+    IF idempotency_key IS NULL THEN
+        RETURN jsonb_build_object('status', 200, 'headers', '{}'::jsonb, 'replayed', false, 'body',
+            jsonb_build_object('runId', run_id, 'status', openwop._cancel_run_core(run_id, reason, tenant, cancelled_by)));
+    END IF;
+    stored := openwop._idem_claim(tenant, 'runs.cancel', idempotency_key,
+        encode(sha256(convert_to(jsonb_build_object('runId', run_id, 'reason', reason)::text, 'UTF8')), 'hex'));
+    IF stored IS NOT NULL THEN
+        RETURN stored || '{"replayed": true}';
+    END IF;
+    BEGIN
+        response := jsonb_build_object('status', 200, 'headers', '{}'::jsonb, 'body',
+            jsonb_build_object('runId', run_id, 'status', openwop._cancel_run_core(run_id, reason, tenant, cancelled_by)));
+    EXCEPTION WHEN OTHERS THEN
+        GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL;
+        response := openwop._cacheable_error(st, msg, det);
+        IF response IS NULL THEN
+            RAISE;
+        END IF;
+    END;
+    PERFORM openwop._idem_store(tenant, 'runs.cancel', idempotency_key, response);
+    RETURN response || '{"replayed": false}';
+END
+$$;
+COMMENT ON FUNCTION openwop.api_cancel_run(uuid, text, text, text, text) IS
+  'Cancel a run and return the protocol response {status, headers, body, replayed}; honours an Idempotency-Key.';
+
+-- Ask for a run to be cancelled. Returns 'cancelling' (a worker records run.cancelled within
+-- moments) or 'cancelled'. A run that already completed or failed raises run_terminal (OW409);
+-- an unknown run not_found (OW404).
+CREATE FUNCTION openwop.cancel_run(
+    run_id          uuid,
+    reason          text DEFAULT NULL,
+    tenant          text DEFAULT openwop.current_tenant(),
+    cancelled_by    text DEFAULT NULL,
+    idempotency_key text DEFAULT NULL
+) RETURNS text
+LANGUAGE plpgsql
+SET search_path = ''
+AS $$
+#variable_conflict use_variable
+DECLARE
+    response jsonb := openwop.api_cancel_run(run_id, reason, tenant, cancelled_by, idempotency_key);
+BEGIN
+    PERFORM openwop._raise_response(response);
+    RETURN response->'body'->>'status';
+END
+$$;
+COMMENT ON FUNCTION openwop.cancel_run(uuid, text, text, text, text) IS
   'Request cancellation of a run; returns cancelling/cancelled. Raises OW404 if unknown, OW409 run_terminal if finished.';
 
 -- Wait (in this session) until a run is terminal or the timeout passes, then return its

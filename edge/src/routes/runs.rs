@@ -25,6 +25,8 @@ pub async fn create(
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
     caller.require("runs:create")?;
+    let key = idempotency_key(&headers)?;
+    let dedup = dedup(&headers)?;
     if !body.is_object() {
         return Err(ApiError::validation(
             "the request body must be a JSON object",
@@ -48,29 +50,79 @@ pub async fn create(
     }
     options.insert("owner".into(), Value::Object(owner));
 
-    let run_id = state
+    let outcome = state
         .db
-        .start_run(
+        .create_run(
             &caller.tenant,
             workflow_id,
             &inputs,
             &Value::Object(options),
+            key.as_deref(),
+            dedup,
         )
         .await?;
-    tracing::info!(run_id = %run_id, tenant = %caller.tenant, workflow_id, "run created");
+    let run_id = outcome
+        .body
+        .get("runId")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    if outcome.status != 201 || run_id.is_none() {
+        return Ok(protocol_response(
+            outcome.status,
+            outcome.body,
+            outcome.replayed,
+        ));
+    }
+    let run_id = run_id.unwrap_or_default();
+    tracing::info!(run_id = %run_id, tenant = %caller.tenant, workflow_id, replayed = outcome.replayed, "run created");
     let base = super::public_base(&state, &headers);
     let status_url = format!("{base}/v1/runs/{run_id}");
-    let body = json!({
-        "runId": run_id,
-        "status": "pending",
-        "eventsUrl": format!("{status_url}/events"),
-        "statusUrl": status_url,
-    });
-    let mut resp = (StatusCode::CREATED, Json(body)).into_response();
+    let mut body = outcome.body;
+    body["eventsUrl"] = json!(format!("{status_url}/events"));
+    body["statusUrl"] = json!(status_url);
+    let mut resp = protocol_response(201, body, outcome.replayed);
     if let Ok(v) = HeaderValue::from_str(&status_url) {
         resp.headers_mut().insert(header::LOCATION, v);
     }
     Ok(resp)
+}
+
+/// A response the database computed (possibly the replay of a stored one).
+fn protocol_response(status: u16, body: Value, replayed: bool) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut resp = (status, Json(body)).into_response();
+    if replayed {
+        resp.headers_mut().insert(
+            "openwop-idempotent-replay",
+            HeaderValue::from_static("true"),
+        );
+    }
+    resp
+}
+
+/// The `Idempotency-Key` header, if any (its grammar is checked by the database).
+fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
+    match headers.get("idempotency-key") {
+        None => Ok(None),
+        Some(v) => v.to_str().map(|s| Some(s.trim().to_string())).map_err(|_| {
+            ApiError::validation("Idempotency-Key must be plain text", "Idempotency-Key")
+        }),
+    }
+}
+
+/// `X-Dedup: enforce` asks for run_already_active while an equivalent run is active.
+fn dedup(headers: &HeaderMap) -> ApiResult<bool> {
+    match headers
+        .get("x-dedup")
+        .map(|v| v.to_str().unwrap_or("").trim().to_ascii_lowercase())
+    {
+        None => Ok(false),
+        Some(v) if v == "enforce" => Ok(true),
+        Some(v) => Err(ApiError::validation(
+            format!("X-Dedup must be `enforce`, got {v:?}"),
+            "X-Dedup",
+        )),
+    }
 }
 
 pub async fn get(
@@ -107,22 +159,24 @@ pub async fn get(
 pub async fn cancel(
     State(state): State<SharedState>,
     caller: Caller,
+    headers: HeaderMap,
     run: Result<Path<String>, PathRejection>,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
-    cancel_run(&state, &caller, &super::path_param(run)?, body).await
+    cancel_run(&state, &caller, &headers, &super::path_param(run)?, body).await
 }
 
 /// `POST /v1/runs/{runId}:<action>`: the colon spelling of run actions.
 pub async fn action(
     State(state): State<SharedState>,
     caller: Caller,
+    headers: HeaderMap,
     target: Result<Path<String>, PathRejection>,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
     let target = super::path_param(target)?;
     match target.rsplit_once(':') {
-        Some((run, "cancel")) => cancel_run(&state, &caller, run, body).await,
+        Some((run, "cancel")) => cancel_run(&state, &caller, &headers, run, body).await,
         _ => Err(crate::method_not_allowed_error()),
     }
 }
@@ -130,18 +184,30 @@ pub async fn action(
 async fn cancel_run(
     state: &SharedState,
     caller: &Caller,
+    headers: &HeaderMap,
     raw_id: &str,
     body: Value,
 ) -> ApiResult<Response> {
     caller.require("runs:cancel")?;
+    let key = idempotency_key(headers)?;
     let id = parse_run_id(raw_id)?;
     let body = if body.is_null() { json!({}) } else { body };
     check(&state.schemas.run_cancel, &body)?;
     let reason = body.get("reason").and_then(Value::as_str);
-    let status = state
+    let outcome = state
         .db
-        .cancel_run(&caller.tenant, id, reason, &caller.principal())
+        .cancel_run(
+            &caller.tenant,
+            id,
+            reason,
+            &caller.principal(),
+            key.as_deref(),
+        )
         .await?;
-    tracing::info!(run_id = %id, tenant = %caller.tenant, status = %status, "run cancel requested");
-    Ok(Json(json!({ "runId": id, "status": status })).into_response())
+    tracing::info!(run_id = %id, tenant = %caller.tenant, status = outcome.status, replayed = outcome.replayed, "run cancel requested");
+    Ok(protocol_response(
+        outcome.status,
+        outcome.body,
+        outcome.replayed,
+    ))
 }
