@@ -30,28 +30,31 @@ pub struct DiscoveryCache {
     built: Mutex<Option<(Instant, Arc<Document>)>>,
 }
 
-/// The v1 discovery document from the engine's facts (`openwop.host_info()`).
+/// The v1 discovery document from the engine's facts (`openwop.host_info()`) and the edge's own
+/// limits. Only what is enforced is advertised.
 pub fn document(host: &Value, config: &Config) -> Value {
-    let limits = host.get("limits").cloned().unwrap_or_else(|| json!({}));
+    let fact = |k: &str, default: Value| host.get(k).cloned().unwrap_or(default);
+    let mut limits = json!({ "clarificationRounds": 3, "schemaRounds": 2, "envelopesPerTurn": 5 });
+    if let Some(engine) = host.get("limits").and_then(Value::as_object) {
+        for (k, v) in engine {
+            limits[k] = v.clone();
+        }
+    }
+    limits["maxRequestBodyBytes"] = json!(config.max_body_bytes);
     json!({
         "protocolVersion": "1.0",
         "protocolVersions": ["1.0"],
         "preferredVersion": "1.0",
         "implementation": { "name": "openwop-pg", "version": env!("CARGO_PKG_VERSION"), "vendor": "openwop-pg" },
-        "engineVersion": host.get("engineVersion").cloned().unwrap_or(json!(1)),
-        "eventLogSchemaVersion": host.get("eventLogSchemaVersion").cloned().unwrap_or(json!(3)),
+        "engineVersion": fact("engineVersion", json!(1)),
+        "eventLogSchemaVersion": fact("eventLogSchemaVersion", json!(3)),
         "supportedTransports": ["rest"],
         "supportedEnvelopes": [],
         "schemaVersions": {},
-        "limits": {
-            "clarificationRounds": 3,
-            "schemaRounds": 2,
-            "envelopesPerTurn": 5,
-            "maxNodeExecutions": limits.get("maxNodeExecutions").cloned().unwrap_or(json!(100)),
-            "maxRunDurationMs": limits.get("maxRunDurationMs").cloned().unwrap_or(json!(3_600_000)),
-            "maxRequestBodyBytes": config.max_body_bytes,
-        },
-        "fixtures": host.get("fixtures").cloned().unwrap_or(json!([])),
+        "limits": limits,
+        "configurable": fact("configurable", json!({})),
+        "idempotency": fact("idempotency", json!({ "supported": false })),
+        "fixtures": fact("fixtures", json!([])),
     })
 }
 

@@ -280,6 +280,14 @@ impl Frame {
 pub const TERMINAL: [&str; 3] = ["run.completed", "run.failed", "run.cancelled"];
 
 impl Api {
+    /// The same client identity on a connection pool of its own (a separate connection).
+    pub fn fresh_connection(&self) -> Api {
+        Api {
+            http: reqwest::Client::new(),
+            ..self.clone()
+        }
+    }
+
     pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         let mut rb = self.http.request(method, format!("{}{}", self.base, path));
         if let Some(k) = &self.key {
