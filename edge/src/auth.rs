@@ -145,6 +145,8 @@ impl FromRequestParts<SharedState> for Caller {
             }
         }
         tracing::Span::current().record("tenant", row.tenant.as_str());
+        // Rate limits come before scopes: a throttled key learns nothing about its scopes.
+        state.admission.charge(row.key_id)?;
         Ok(Caller {
             tenant: row.tenant,
             key_id: row.key_id,

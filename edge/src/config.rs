@@ -23,6 +23,14 @@ pub struct Config {
     pub auth_cache: Duration,
     /// `OPENWOP_DB_TIMEOUT_MS`: longest wait for a pooled connection (default 5000).
     pub db_wait: Duration,
+    /// `OPENWOP_MAX_IN_FLIGHT`: requests served at once before 503 (default 512; 0: no cap).
+    pub max_in_flight: usize,
+    /// `OPENWOP_MAX_STREAMS`: open SSE streams and long polls before 429 (default 10000; 0: no cap).
+    pub max_streams: usize,
+    /// `OPENWOP_RATE_LIMIT`: requests per second per API key (default 1000; 0: no limit).
+    pub rate_limit: f64,
+    /// `OPENWOP_RATE_BURST`: requests a key may send at once (default 2 x the rate).
+    pub rate_burst: f64,
 }
 
 impl Config {
@@ -48,6 +56,16 @@ impl Config {
             sse_keepalive: Duration::from_secs(num("OPENWOP_SSE_KEEPALIVE_SECS", 15)?.clamp(1, 30)),
             auth_cache: Duration::from_millis(num("OPENWOP_AUTH_CACHE_MS", 5000)?),
             db_wait: Duration::from_millis(num("OPENWOP_DB_TIMEOUT_MS", 5000)?.max(1)),
+            max_in_flight: num("OPENWOP_MAX_IN_FLIGHT", 512)? as usize,
+            max_streams: num("OPENWOP_MAX_STREAMS", 10_000)? as usize,
+            rate_limit: num("OPENWOP_RATE_LIMIT", 1000)? as f64,
+            rate_burst: var("OPENWOP_RATE_BURST")
+                .map(|v| {
+                    v.parse::<f64>()
+                        .map_err(|_| format!("OPENWOP_RATE_BURST must be a number, got {v:?}"))
+                })
+                .transpose()?
+                .unwrap_or(0.0),
         })
     }
 }

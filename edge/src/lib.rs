@@ -7,6 +7,7 @@
 //! `db.rs` (the only place SQL is issued), `listen.rs` (the LISTEN fan-out), `error.rs`
 //! (the error envelope and the database-error mapping), `config.rs`, `state.rs`.
 
+pub mod admission;
 pub mod auth;
 pub mod config;
 pub mod db;
@@ -50,6 +51,10 @@ pub fn app(state: SharedState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            admission::admit,
+        ))
         .layer(middleware::from_fn(request_context))
         .with_state(state)
 }

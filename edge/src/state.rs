@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use tokio::sync::broadcast;
 
+use crate::admission::Admission;
 use crate::auth::AuthCache;
 use crate::config::Config;
 use crate::db::Db;
@@ -20,6 +21,7 @@ pub struct AppState {
     pub notices: broadcast::Sender<Arc<Notice>>,
     pub discovery: DiscoveryCache,
     pub schemas: Schemas,
+    pub admission: Admission,
 }
 
 pub type SharedState = Arc<AppState>;
@@ -27,7 +29,18 @@ pub type SharedState = Arc<AppState>;
 impl AppState {
     pub fn new(db: Db, config: Config) -> SharedState {
         let (notices, _) = broadcast::channel(4096);
+        let burst = if config.rate_burst > 0.0 {
+            config.rate_burst
+        } else {
+            config.rate_limit * 2.0
+        };
         Arc::new(AppState {
+            admission: Admission::new(
+                config.max_in_flight,
+                config.max_streams,
+                config.rate_limit,
+                burst,
+            ),
             auth: AuthCache::new(config.auth_cache),
             db,
             config,

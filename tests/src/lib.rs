@@ -190,6 +190,8 @@ impl Edge {
         let mut cmd = Command::new(&env.edge_bin);
         cmd.env("OPENWOP_DATABASE_URL", &env.database_url)
             .env("OPENWOP_LISTEN", format!("127.0.0.1:{port}"))
+            // Tests poll hard; the rate limit has its own test, which sets it.
+            .env("OPENWOP_RATE_LIMIT", "0")
             .env(
                 "OPENWOP_LOG",
                 std::env::var("OPENWOP_TEST_EDGE_LOG").unwrap_or_else(|_| "warn".into()),

@@ -28,7 +28,9 @@ cluster psql -d postgres -c "CREATE DATABASE openwop"
 cluster psql -d openwop -c "CREATE EXTENSION openwop" -c "SELECT count(*) FROM openwop.seed_fixtures()" >/dev/null
 key=$(cluster psql -d openwop -tAc "SELECT openwop.create_api_key(label => 'bench')")
 
+# One key drives all the load: no per-key rate limit here.
 OPENWOP_DATABASE_URL="postgres://postgres@127.0.0.1:$port/openwop" OPENWOP_LISTEN="$listen" OPENWOP_LOG=warn \
+    OPENWOP_RATE_LIMIT=0 \
     OPENWOP_POOL_SIZE=${BENCH_POOL:-32} target/release/edge &
 edge_pid=$!
 for _ in $(seq 100); do curl -fs "http://$listen/.well-known/openwop" >/dev/null && break; sleep 0.1; done

@@ -117,6 +117,8 @@ pub async fn stream(
             )
         })?,
     };
+    // A stream holds its slot for as long as it is open.
+    let slot = state.admission.stream_slot()?;
     // Subscribe before the first read so no event can slip between the read and the wait.
     let notices = state.notices.subscribe();
     let first = state
@@ -126,16 +128,11 @@ pub async fn stream(
     tracing::info!(run_id = %id, tenant = %caller.tenant, after, "SSE stream opened");
 
     let (tx, mut rx) = mpsc::channel::<Event>(64);
-    tokio::spawn(follow(
-        state.clone(),
-        caller.tenant.clone(),
-        id,
-        after,
-        mode,
-        first,
-        notices,
-        tx,
-    ));
+    let (state2, tenant) = (state.clone(), caller.tenant.clone());
+    tokio::spawn(async move {
+        let _slot = slot;
+        follow(state2, tenant, id, after, mode, first, notices, tx).await
+    });
     let events = futures_util::stream::poll_fn(move |cx| {
         rx.poll_recv(cx).map(|o| o.map(Ok::<_, Infallible>))
     });
