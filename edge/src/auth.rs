@@ -24,6 +24,8 @@ pub struct Caller {
     pub tenant: String,
     pub key_id: Uuid,
     pub scopes: Vec<String>,
+    /// The workspace the key is bound to, if any.
+    pub workspace: Option<String>,
 }
 
 impl Caller {
@@ -33,6 +35,24 @@ impl Caller {
             Ok(())
         } else {
             Err(ApiError::forbidden_scope(scope))
+        }
+    }
+
+    /// The workspace a new run belongs to, from the key and the request's `tenantId`: a key
+    /// bound to a workspace decides it (a different one is forbidden); otherwise `tenantId`
+    /// names a workspace of the caller's tenant, or the tenant itself (no workspace).
+    pub fn workspace_for(&self, requested: Option<&str>) -> ApiResult<Option<String>> {
+        match (&self.workspace, requested) {
+            (Some(bound), None) => Ok(Some(bound.clone())),
+            (Some(bound), Some(r)) if r == bound || r == self.tenant => Ok(Some(bound.clone())),
+            (Some(bound), Some(_)) => Err(ApiError::new(
+                axum::http::StatusCode::FORBIDDEN,
+                "forbidden",
+                format!("this API key may only start runs in workspace {bound:?}"),
+            )
+            .details(serde_json::json!({ "field": "tenantId" }))),
+            (None, Some(r)) if r == self.tenant => Ok(None),
+            (None, r) => Ok(r.map(str::to_string)),
         }
     }
 
@@ -151,6 +171,7 @@ impl FromRequestParts<SharedState> for Caller {
             tenant: row.tenant,
             key_id: row.key_id,
             scopes: row.scopes,
+            workspace: row.workspace,
         })
     }
 }

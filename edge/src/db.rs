@@ -23,6 +23,8 @@ pub struct KeyRow {
     pub scopes: Vec<String>,
     /// `ok`, `expired` or `revoked`.
     pub state: String,
+    /// The workspace the key is bound to, if any.
+    pub workspace: Option<String>,
 }
 
 /// A protocol response computed in the database (`openwop.api_*`): status and body, and
@@ -118,7 +120,7 @@ impl Db {
     pub async fn authenticate(&self, token: &str) -> ApiResult<Option<KeyRow>> {
         let c = self.client().await?;
         let stmt = c
-            .prepare_cached("SELECT tenant_id, key_id, scopes, state FROM openwop.authenticate($1)")
+            .prepare_cached("SELECT tenant_id, key_id, scopes, state, workspace_id FROM openwop.authenticate($1)")
             .await?;
         let row = c.query_opt(&stmt, &[&token]).await?;
         Ok(row.map(|r| KeyRow {
@@ -126,6 +128,7 @@ impl Db {
             key_id: r.get(1),
             scopes: r.get(2),
             state: r.get(3),
+            workspace: r.get(4),
         }))
     }
 

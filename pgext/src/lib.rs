@@ -69,7 +69,16 @@ extension_sql_file!(
     name = "idempotency",
     requires = ["host"]
 );
-extension_sql_file!("../../sql/schema/0008_views.sql", name = "views", finalize);
+extension_sql_file!(
+    "../../sql/schema/0008_views.sql",
+    name = "views",
+    requires = ["idempotency"]
+);
+extension_sql_file!(
+    "../../sql/schema/0011_security.sql",
+    name = "security",
+    finalize
+);
 
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {

@@ -10,6 +10,26 @@ CREATE TABLE openwop.tenants (
 COMMENT ON TABLE openwop.tenants IS 'Tenants: the isolation unit for workflows, runs and API keys.';
 INSERT INTO openwop.tenants (id, name) VALUES ('default', 'Default tenant');
 
+-- Workspaces subdivide a tenant (the protocol's `tenantId` in request bodies names one); a
+-- run's owner records its workspace.
+CREATE TABLE openwop.workspaces (
+    tenant_id   text NOT NULL REFERENCES openwop.tenants (id),
+    id          text NOT NULL CHECK (id ~ '^[A-Za-z0-9._-]{1,128}$'),
+    name        text,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (tenant_id, id)
+);
+COMMENT ON TABLE openwop.workspaces IS 'Workspaces of a tenant (request tenantId / owner.workspace).';
+
+-- Database roles that act as exactly one tenant: row-level security shows such a role its
+-- tenant's rows only, whatever it sets openwop.tenant to.
+CREATE TABLE openwop.tenant_roles (
+    role_name   name PRIMARY KEY,
+    tenant_id   text NOT NULL REFERENCES openwop.tenants (id),
+    created_at  timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE openwop.tenant_roles IS 'Database roles bound to one tenant (see openwop.grant_tenant_role).';
+
 -- Bearer API keys. Only a SHA-256 hash of the full token is stored; the plaintext is
 -- returned once by create_api_key. Tokens are 256-bit random strings, so a fast hash is
 -- the right tool (a slow password hash only helps low-entropy secrets).
@@ -20,10 +40,13 @@ CREATE TABLE openwop.api_keys (
     prefix      text NOT NULL,
     label       text,
     scopes      text[] NOT NULL,
+    -- A key bound to a workspace starts runs in that workspace only.
+    workspace_id text,
     created_at  timestamptz NOT NULL DEFAULT now(),
     expires_at  timestamptz,
     revoked_at  timestamptz,
-    PRIMARY KEY (tenant_id, id)
+    PRIMARY KEY (tenant_id, id),
+    FOREIGN KEY (tenant_id, workspace_id) REFERENCES openwop.workspaces (tenant_id, id)
 );
 COMMENT ON TABLE openwop.api_keys IS 'API keys (hashed). Create with openwop.create_api_key, revoke with openwop.revoke_api_key.';
 

@@ -1,13 +1,49 @@
 -- openwop schema, part 2: small helpers every other part uses.
 
--- The tenant a SQL session acts as: the setting `openwop.tenant`, else 'default'.
--- SQL users pick a tenant with `SET openwop.tenant = 'acme'`; the edge passes the tenant of the
--- authenticated key explicitly.
+-- Roles the extension relies on (cluster-wide, so created only if missing):
+--   openwop_user     may call the SQL API (granted to tenant roles and to the service role);
+--   openwop_service  may act as any tenant by naming it (the edge connects with such a role).
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'openwop_user') THEN
+        CREATE ROLE openwop_user NOLOGIN;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'openwop_service') THEN
+        CREATE ROLE openwop_service NOLOGIN IN ROLE openwop_user;
+    END IF;
+END
+$$;
+
+-- The tenant whose rows this session may see (row-level security keys on it): a role bound
+-- to a tenant sees that tenant, whatever it sets; a member of openwop_service sees the tenant
+-- named by the setting openwop.tenant (which every API call sets for its transaction);
+-- anyone else sees nothing. Superusers and the table owner bypass row-level security.
+CREATE FUNCTION openwop.session_tenant() RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = ''
+AS $$
+    SELECT coalesce(
+        (SELECT r.tenant_id FROM openwop.tenant_roles r WHERE r.role_name = current_user),
+        CASE WHEN pg_catalog.pg_has_role(current_user, 'openwop_service', 'MEMBER')
+             THEN coalesce(nullif(pg_catalog.current_setting('openwop.tenant', true), ''), 'default') END)
+$$;
+COMMENT ON FUNCTION openwop.session_tenant() IS
+  'The tenant row-level security shows this session: its bound tenant, or openwop.tenant for the service role.';
+
+-- The tenant a SQL session acts as by default: its bound tenant, else the setting
+-- `openwop.tenant`, else 'default'. Every API function takes an explicit `tenant` defaulting
+-- to this.
 CREATE FUNCTION openwop.current_tenant() RETURNS text
 LANGUAGE sql STABLE PARALLEL SAFE
-AS $$ SELECT coalesce(nullif(pg_catalog.current_setting('openwop.tenant', true), ''), 'default') $$;
+SET search_path = ''
+AS $$
+    SELECT coalesce(
+        (SELECT r.tenant_id FROM openwop.tenant_roles r WHERE r.role_name = current_user),
+        nullif(pg_catalog.current_setting('openwop.tenant', true), ''),
+        'default')
+$$;
 COMMENT ON FUNCTION openwop.current_tenant() IS
-  'The tenant this session acts as: the openwop.tenant setting, else ''default''.';
+  'The tenant this session acts as by default: its bound tenant, else openwop.tenant, else ''default''.';
 
 -- Raise an OpenWOP error. SQLSTATE is 'OW' + the HTTP status (OW400, OW404, OW409, ...), the
 -- message is for people, and DETAIL is JSON {"code": <OpenWOP error code>, "details": {...}}
@@ -46,3 +82,29 @@ CREATE FUNCTION openwop._field(key text, value jsonb) RETURNS jsonb
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$ SELECT CASE WHEN value IS NULL THEN '{}'::jsonb ELSE pg_catalog.jsonb_build_object(key, value) END $$;
 COMMENT ON FUNCTION openwop._field(text, jsonb) IS 'Internal: {key: value}, or {} when value is NULL.';
+
+-- Enter an API call as `tenant`. A role bound to another tenant is refused (forbidden, 403);
+-- otherwise openwop.tenant is set for the rest of the transaction, so row-level security shows
+-- the service role exactly that tenant's rows. Returns the tenant.
+CREATE FUNCTION openwop._act_as(tenant text) RETURNS text
+LANGUAGE plpgsql
+SET search_path = ''
+AS $$
+#variable_conflict use_variable
+DECLARE
+    bound text;
+BEGIN
+    IF tenant IS NULL OR tenant = '' THEN
+        PERFORM openwop._raise(400, 'validation_error', 'a tenant is required', jsonb_build_object('field', 'tenant'));
+    END IF;
+    SELECT r.tenant_id INTO bound FROM openwop.tenant_roles r WHERE r.role_name = current_user;
+    IF bound IS NOT NULL AND bound <> tenant THEN
+        PERFORM openwop._raise(403, 'forbidden', format('role %I acts only as its own tenant', current_user),
+            jsonb_build_object('tenant', tenant));
+    END IF;
+    PERFORM pg_catalog.set_config('openwop.tenant', tenant, true);
+    RETURN tenant;
+END
+$$;
+COMMENT ON FUNCTION openwop._act_as(text) IS
+  'Internal: enter an API call as a tenant (refused for a role bound to another tenant).';

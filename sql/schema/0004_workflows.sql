@@ -21,6 +21,7 @@ DECLARE
     cur      record;
     spec     jsonb;
 BEGIN
+    tenant := openwop._act_as(tenant);
     IF problem IS NOT NULL THEN
         PERFORM openwop._raise(400, 'validation_error', problem->>'message', problem->'details');
     END IF;
@@ -60,12 +61,16 @@ COMMENT ON FUNCTION openwop.register_workflow(jsonb, text, boolean) IS
 -- The current definition of a workflow, or NULL when the tenant has no such workflow.
 CREATE FUNCTION openwop.workflow(workflow_id text, tenant text DEFAULT openwop.current_tenant())
 RETURNS jsonb
-LANGUAGE sql STABLE
+LANGUAGE plpgsql
 SET search_path = ''
 AS $$
-    SELECT w.definition FROM openwop.workflows w
-    WHERE w.tenant_id = tenant AND w.id = workflow_id
-    ORDER BY w.revision DESC LIMIT 1
+#variable_conflict use_variable
+BEGIN
+    tenant := openwop._act_as(tenant);
+    RETURN (SELECT w.definition FROM openwop.workflows w
+            WHERE w.tenant_id = tenant AND w.id = workflow_id
+            ORDER BY w.revision DESC LIMIT 1);
+END
 $$;
 COMMENT ON FUNCTION openwop.workflow(text, text) IS 'The current definition of a workflow (NULL if unknown).';
 
@@ -84,9 +89,11 @@ $$;
 COMMENT ON FUNCTION openwop.seed_fixtures(text) IS
   'Register the conformance fixture workflows for a tenant (idempotent); returns their ids.';
 
--- The fixture ids present in any tenant, for discovery's fixtures[].
+-- The fixture ids present in any tenant, for discovery's fixtures[] (public information, so
+-- it reads past row-level security with the owner's rights).
 CREATE FUNCTION openwop.fixture_ids() RETURNS text[]
 LANGUAGE sql STABLE
+SECURITY DEFINER
 SET search_path = ''
 AS $$ SELECT coalesce(array_agg(DISTINCT w.id ORDER BY w.id), '{}') FROM openwop.workflows w WHERE w.is_fixture $$;
 COMMENT ON FUNCTION openwop.fixture_ids() IS 'Ids of the seeded conformance fixtures (discovery fixtures[]).';

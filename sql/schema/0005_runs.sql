@@ -62,6 +62,14 @@ BEGIN
             jsonb_build_object('field', 'inputs.' || bad.key, 'expected', bad.type, 'got', bad.got));
     END IF;
 
+    IF options->'owner'->>'workspace' IS NOT NULL AND NOT EXISTS (
+            SELECT 1 FROM openwop.workspaces w
+            WHERE w.tenant_id = tenant AND w.id = options->'owner'->>'workspace') THEN
+        PERFORM openwop._raise(403, 'forbidden',
+            format('%L is not a workspace of this tenant', options->'owner'->>'workspace'),
+            jsonb_build_object('field', 'tenantId'));
+    END IF;
+
     -- The configurable overlay: the workflow's own schema, then the reserved keys, which also
     -- give the run its limits (resolved once, here, and never changed).
     conf := options->'configurable';
@@ -138,6 +146,7 @@ DECLARE
     response jsonb;
     st text; msg text; det text;
 BEGIN
+    tenant := openwop._act_as(tenant);
     IF idempotency_key IS NULL THEN
         RETURN jsonb_build_object('status', 201, 'headers', '{}'::jsonb, 'replayed', false, 'body',
             jsonb_build_object('runId', openwop._start_run_core(workflow_id, inputs, options, tenant, dedup),
@@ -207,13 +216,14 @@ COMMENT ON FUNCTION openwop.start_run(text, jsonb, jsonb, text, text) IS
 -- another tenant.
 CREATE FUNCTION openwop.run(run_id uuid, tenant text DEFAULT openwop.current_tenant())
 RETURNS jsonb
-LANGUAGE plpgsql STABLE
+LANGUAGE plpgsql
 SET search_path = ''
 AS $$
 #variable_conflict use_variable
 DECLARE
     doc jsonb;
 BEGIN
+    tenant := openwop._act_as(tenant);
     SELECT jsonb_strip_nulls(jsonb_build_object(
                'runId', r.id,
                'workflowId', r.workflow_id,
@@ -304,6 +314,7 @@ DECLARE
     response jsonb;
     st text; msg text; det text;
 BEGIN
+    tenant := openwop._act_as(tenant);
     IF idempotency_key IS NULL THEN
         RETURN jsonb_build_object('status', 200, 'headers', '{}'::jsonb, 'replayed', false, 'body',
             jsonb_build_object('runId', run_id, 'status', openwop._cancel_run_core(run_id, reason, tenant, cancelled_by)));

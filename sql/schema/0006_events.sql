@@ -7,11 +7,12 @@ CREATE FUNCTION openwop.events(
     after_seq integer DEFAULT -1,
     tenant    text DEFAULT openwop.current_tenant()
 ) RETURNS TABLE (seq integer, type text, node_id text, payload jsonb, ts timestamptz)
-LANGUAGE plpgsql STABLE
+LANGUAGE plpgsql
 SET search_path = ''
 AS $$
 #variable_conflict use_column
 BEGIN
+    PERFORM openwop._act_as(events.tenant);
     IF NOT EXISTS (SELECT 1 FROM openwop.runs r WHERE r.tenant_id = events.tenant AND r.id = events.run_id) THEN
         PERFORM openwop._raise(404, 'not_found', format('run %s not found', events.run_id),
             jsonb_build_object('runId', events.run_id));
@@ -38,7 +39,7 @@ CREATE FUNCTION openwop.event_docs(
     major      integer DEFAULT 1,
     tenant     text DEFAULT openwop.current_tenant()
 ) RETURNS jsonb
-LANGUAGE plpgsql STABLE
+LANGUAGE plpgsql
 SET search_path = ''
 AS $$
 #variable_conflict use_column
@@ -46,6 +47,7 @@ DECLARE
     st   text;
     docs jsonb;
 BEGIN
+    PERFORM openwop._act_as(event_docs.tenant);
     SELECT r.status INTO st FROM openwop.runs r
     WHERE r.tenant_id = event_docs.tenant AND r.id = event_docs.run_id;
     IF NOT FOUND THEN

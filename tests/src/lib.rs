@@ -16,7 +16,10 @@ use serde_json::{json, Value};
 /// Where the cluster and the edge binary are (set by `tests/support/test.sh`).
 #[derive(Debug, Clone)]
 pub struct TestEnv {
+    /// A superuser connection, for setting tests up.
     pub database_url: String,
+    /// What the edge connects with: a service role, subject to row-level security.
+    pub edge_database_url: String,
     pub edge_bin: PathBuf,
     pub pgdata: String,
     pub pgport: String,
@@ -32,6 +35,7 @@ impl TestEnv {
         };
         TestEnv {
             database_url: var("OPENWOP_TEST_DATABASE_URL"),
+            edge_database_url: var("OPENWOP_TEST_EDGE_DATABASE_URL"),
             edge_bin: PathBuf::from(var("OPENWOP_EDGE_BIN")),
             pgdata: var("OPENWOP_TEST_PGDATA"),
             pgport: var("OPENWOP_TEST_PGPORT"),
@@ -188,7 +192,7 @@ impl Edge {
             .unwrap()
             .port();
         let mut cmd = Command::new(&env.edge_bin);
-        cmd.env("OPENWOP_DATABASE_URL", &env.database_url)
+        cmd.env("OPENWOP_DATABASE_URL", &env.edge_database_url)
             .env("OPENWOP_LISTEN", format!("127.0.0.1:{port}"))
             // Tests poll hard; the rate limit has its own test, which sets it.
             .env("OPENWOP_RATE_LIMIT", "0")

@@ -25,11 +25,12 @@ cluster start
 cleanup() { [ -n "${edge_pid:-}" ] && kill "$edge_pid" 2>/dev/null; cluster stop; }
 trap cleanup EXIT
 cluster psql -d postgres -c "CREATE DATABASE openwop"
-cluster psql -d openwop -c "CREATE EXTENSION openwop" -c "SELECT count(*) FROM openwop.seed_fixtures()" >/dev/null
+cluster psql -d openwop -c "CREATE EXTENSION openwop" -c "SELECT count(*) FROM openwop.seed_fixtures()" \
+    -c "CREATE ROLE openwop_edge LOGIN IN ROLE openwop_service" >/dev/null
 key=$(cluster psql -d openwop -tAc "SELECT openwop.create_api_key(label => 'bench')")
 
 # One key drives all the load: no per-key rate limit here.
-OPENWOP_DATABASE_URL="postgres://postgres@127.0.0.1:$port/openwop" OPENWOP_LISTEN="$listen" OPENWOP_LOG=warn \
+OPENWOP_DATABASE_URL="postgres://openwop_edge@127.0.0.1:$port/openwop" OPENWOP_LISTEN="$listen" OPENWOP_LOG=warn \
     OPENWOP_RATE_LIMIT=0 \
     OPENWOP_POOL_SIZE=${BENCH_POOL:-32} target/release/edge &
 edge_pid=$!

@@ -45,6 +45,9 @@ trap 'exit 0' INT TERM   # Ctrl-C is the normal way to stop: clean up and exit 0
 cluster psql -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'openwop'" | grep -q 1 ||
     cluster psql -d postgres -c "CREATE DATABASE openwop"
 cluster psql -d openwop -c "SET client_min_messages = warning" -c "CREATE EXTENSION IF NOT EXISTS openwop"
+# The edge connects as a service role, not a superuser: row-level security applies to it.
+cluster psql -d openwop -tAc "SELECT 1 FROM pg_roles WHERE rolname = 'openwop_edge'" | grep -q 1 ||
+    cluster psql -d openwop -c "CREATE ROLE openwop_edge LOGIN IN ROLE openwop_service"
 fixtures=$(cluster psql -d openwop -tAc "SELECT count(*) FROM openwop.seed_fixtures()")
 
 key=${OPENWOP_DEV_API_KEY:-}
@@ -68,7 +71,7 @@ cat <<BANNER
   Ctrl-C stops the edge and the cluster.
 
 BANNER
-OPENWOP_DATABASE_URL="postgres://postgres@127.0.0.1:$port/openwop" OPENWOP_LISTEN="$listen" \
+OPENWOP_DATABASE_URL="postgres://openwop_edge@127.0.0.1:$port/openwop" OPENWOP_LISTEN="$listen" \
     "$repo/target/release/edge" &
 edge_pid=$!
 wait "$edge_pid"

@@ -47,6 +47,8 @@ cluster start
 trap 'cluster stop' EXIT
 cluster psql -d postgres -c "CREATE DATABASE openwop"
 cluster psql -d openwop -c "CREATE EXTENSION openwop"
+# The edge connects as a service role (not a superuser), so row-level security applies to it.
+cluster psql -d openwop -c "CREATE ROLE openwop_edge LOGIN IN ROLE openwop_service"
 
 step "SQL regression tests"
 rm -rf "$work/regress"
@@ -59,6 +61,7 @@ fi
 
 step "edge unit tests + end-to-end tests"
 export OPENWOP_TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$port/openwop"
+export OPENWOP_TEST_EDGE_DATABASE_URL="postgres://openwop_edge@127.0.0.1:$port/openwop"
 export OPENWOP_TEST_PGDATA="$data" OPENWOP_TEST_PGPORT="$port" OPENWOP_TEST_PGBIN="$PGBIN"
 export OPENWOP_TEST_CLUSTER_SCRIPT="$repo/tests/support/cluster.sh"
 export OPENWOP_EDGE_BIN="$repo/target/debug/edge"

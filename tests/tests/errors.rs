@@ -193,7 +193,7 @@ async fn authentication_and_scopes() {
         StatusCode::OK
     );
     db.execute(
-        "SELECT openwop.revoke_api_key(id) FROM openwop.api_keys WHERE tenant_id = $1",
+        "SELECT openwop.revoke_api_key(id, tenant_id) FROM openwop.api_keys WHERE tenant_id = $1",
         &[&t.id],
     )
     .await

@@ -196,7 +196,12 @@ async fn poll_cursor_long_polls_and_reports_completion() {
 
 #[tokio::test]
 async fn options_are_echoed_on_the_snapshot_and_run_started() {
-    let Ctx { api, .. } = setup().await;
+    let Ctx {
+        api, db, tenant, ..
+    } = setup().await;
+    db.execute("SELECT openwop.create_workspace('ws-1', $1)", &[&tenant.id])
+        .await
+        .unwrap();
     let r = api
         .post(
             "/v1/runs",

@@ -45,8 +45,8 @@ pub async fn create(
     }
     let mut owner = Map::new();
     owner.insert("principal".into(), json!(caller.principal()));
-    if let Some(ws) = body.get("tenantId") {
-        owner.insert("workspace".into(), ws.clone());
+    if let Some(ws) = caller.workspace_for(body.get("tenantId").and_then(Value::as_str))? {
+        owner.insert("workspace".into(), json!(ws));
     }
     options.insert("owner".into(), Value::Object(owner));
 
