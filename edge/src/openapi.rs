@@ -58,6 +58,11 @@ fn json_response(description: &str, schema: Value) -> Value {
     json!({ "description": description, "content": { "application/json": { "schema": schema } } })
 }
 
+fn idempotency_header() -> Value {
+    json!({ "name": "Idempotency-Key", "in": "header", "schema": { "type": "string", "pattern": "^[A-Za-z0-9._~:-]{1,255}$" },
+            "description": "Repeat with the same request: the stored response again, with openwop-Idempotent-Replay: true. A different request: 409 idempotency_key_mismatch." })
+}
+
 fn path_params(path: &str) -> Vec<Value> {
     path.split('/')
         .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.split_once('}')).map(|(name, _)| name))
@@ -106,6 +111,9 @@ fn operation(path: &str, id: &str, scope: &str) -> Value {
         }
         "createRun" => {
             op.insert("summary".into(), json!("Start a run"));
+            extra_params.push(idempotency_header());
+            extra_params.push(json!({ "name": "X-Dedup", "in": "header", "schema": { "enum": ["enforce"] },
+                "description": "enforce: 409 run_already_active while an equivalent run (same workspace and scopeId, or same workflow) is active" }));
             op.insert(
                 "requestBody".into(),
                 json!({ "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/RunCreateRequest" } } } }),
@@ -203,7 +211,20 @@ fn operation(path: &str, id: &str, scope: &str) -> Value {
         }
         _ => {}
     }
+    responses.insert(
+        "503".into(),
+        error_response("Too many requests in flight (service_unavailable, Retry-After)"),
+    );
+    if matches!(id, "streamRunEvents" | "pollRunEvents") {
+        responses.insert(
+            "429".into(),
+            error_response("Too many open streams on this edge (rate_limited, Retry-After)"),
+        );
+    }
     if !scope.is_empty() {
+        responses.entry("429").or_insert_with(|| {
+            error_response("The key's request rate is exceeded (rate_limited, Retry-After)")
+        });
         op.insert("security".into(), json!([{ "bearer": [scope] }]));
         responses.insert(
             "401".into(),

@@ -66,7 +66,7 @@ cat <<BANNER
   openwop-pg is running
     edge:      http://$listen   (discovery: http://$listen/.well-known/openwop)
     API key:   $key
-    database:  postgres://postgres@127.0.0.1:$port/openwop   ($fixtures conformance fixtures seeded)
+    database:  postgres://postgres@127.0.0.1:$port/openwop   ($fixtures conformance fixtures seeded; the edge connects as openwop_edge)
     data:      $data
   Ctrl-C stops the edge and the cluster.
 

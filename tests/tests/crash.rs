@@ -68,7 +68,25 @@ async fn killing_a_worker_loses_and_duplicates_nothing() {
     assert!(killed.success());
     drop(db);
 
-    let db = sql_retry(&env, Duration::from_secs(30)).await;
+    // Wait for the crash restart itself: a connection made in the instant before the
+    // postmaster notices the kill would be cut by it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let db = loop {
+        let db = sql_retry(&env, Duration::from_secs(30)).await;
+        let now: Option<i32> = db
+            .query_one("SELECT pid FROM openwop.worker_stats() WHERE slot = 0", &[])
+            .await
+            .ok()
+            .and_then(|r| r.get(0));
+        if now.is_some_and(|p| p != pid) {
+            break db;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the cluster did not restart after the kill"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     assert_all_completed_cleanly(
         &api,
         &delayed,
