@@ -7,7 +7,8 @@
 # Settings: OPENWOP_LISTEN (edge address, default 127.0.0.1:8080), OPENWOP_PGPORT (cluster
 # port, default 54329), OPENWOP_DEV_API_KEY (use this key instead of a generated one),
 # OPENWOP_DATA (data location, default ./.data; as root, when the postgres user cannot reach
-# it, /var/tmp/openwop/dev-<hash> is used instead and printed).
+# it, /var/tmp/openwop/dev-<hash> is used instead and printed), OPENWOP_RESET=1 (recreate the
+# database when the extension's schema changed between pre-release builds).
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/../.." && pwd)
@@ -42,9 +43,28 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 0' INT TERM   # Ctrl-C is the normal way to stop: clean up and exit 0
 
-cluster psql -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'openwop'" | grep -q 1 ||
-    cluster psql -d postgres -c "CREATE DATABASE openwop"
+# The extension's SQL as installed now. While openwop is pre-release (0.1.0, no upgrade
+# scripts yet), a database created by an older build cannot be upgraded in place: say so
+# instead of running against a stale schema, and recreate it only when asked to.
+schema_file=$("$PG_CONFIG" --sharedir)/extension/openwop--$(sed -n "s/^version.workspace.*//;s/^version = \"\(.*\)\"/\1/p" Cargo.toml | head -1).sql
+schema_hash=$(sha256sum "$schema_file" | cut -c1-64)
+stamp=$(dirname "$data")/schema.sha256
+has_db=$(cluster psql -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'openwop'")
+if [ "$has_db" = 1 ] && [ "$(cat "$stamp" 2>/dev/null)" != "$schema_hash" ]; then
+    if [ "${OPENWOP_RESET:-}" = 1 ]; then
+        echo "=== OPENWOP_RESET=1: recreating database openwop with the current schema"
+        cluster psql -d postgres -c "DROP DATABASE openwop WITH (FORCE)"
+        has_db=
+    else
+        echo "The database in $data was created by an earlier build whose openwop schema differs," >&2
+        echo "and this pre-release version has no upgrade script. Run 'OPENWOP_RESET=1 make run' to" >&2
+        echo "recreate the database (its runs are lost), or keep using the earlier build." >&2
+        exit 1
+    fi
+fi
+[ "$has_db" = 1 ] || cluster psql -d postgres -c "CREATE DATABASE openwop"
 cluster psql -d openwop -c "SET client_min_messages = warning" -c "CREATE EXTENSION IF NOT EXISTS openwop"
+printf %s "$schema_hash" >"$stamp"
 # The edge connects as a service role, not a superuser: row-level security applies to it.
 cluster psql -d openwop -tAc "SELECT 1 FROM pg_roles WHERE rolname = 'openwop_edge'" | grep -q 1 ||
     cluster psql -d openwop -c "CREATE ROLE openwop_edge LOGIN IN ROLE openwop_service"
