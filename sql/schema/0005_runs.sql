@@ -124,10 +124,10 @@ COMMENT ON FUNCTION openwop._start_run_core(text, jsonb, jsonb, text, boolean) I
   'Internal: validate and insert a run (no idempotency); raises OpenWOP errors.';
 
 -- Start a run, protocol-shaped: returns {"status", "headers", "body", "replayed"} where body is
--- {runId, status} on success (201). With an Idempotency-Key the exchange is recorded: a repeat
--- with the same request replays the stored response (replayed = true), final 4xx outcomes
--- included; a repeat with a different request raises idempotency_key_mismatch (409). Without
--- a key, errors are raised as usual.
+-- {runId, status} on success (201). With an Idempotency-Key the exchange is recorded (see
+-- openwop._idempotent): a repeat with the same request replays the stored response; a repeat
+-- with a different request raises idempotency_key_mismatch (409). Without a key, errors are
+-- raised as usual.
 CREATE FUNCTION openwop.api_create_run(
     workflow_id     text,
     inputs          jsonb DEFAULT '{}',
@@ -140,40 +140,13 @@ LANGUAGE plpgsql
 SET search_path = ''
 AS $$
 #variable_conflict use_variable
-DECLARE
-    digest   text;
-    stored   jsonb;
-    response jsonb;
-    st text; msg text; det text;
 BEGIN
-    tenant := openwop._act_as(tenant);
-    IF idempotency_key IS NULL THEN
-        RETURN jsonb_build_object('status', 201, 'headers', '{}'::jsonb, 'replayed', false, 'body',
-            jsonb_build_object('runId', openwop._start_run_core(workflow_id, inputs, options, tenant, dedup),
-                               'status', 'pending'));
-    END IF;
     -- The digest covers what the caller asked for, not who relayed it (principal, transport).
-    digest := encode(sha256(convert_to(jsonb_build_object(
-        'workflowId', workflow_id, 'inputs', coalesce(inputs, '{}'),
-        'options', coalesce(options, '{}') - 'owner' - 'transport',
-        'workspace', options->'owner'->'workspace', 'dedup', dedup)::text, 'UTF8')), 'hex');
-    stored := openwop._idem_claim(tenant, 'runs.create', idempotency_key, digest);
-    IF stored IS NOT NULL THEN
-        RETURN stored || '{"replayed": true}';
-    END IF;
-    BEGIN
-        response := jsonb_build_object('status', 201, 'headers', '{}'::jsonb, 'body',
-            jsonb_build_object('runId', openwop._start_run_core(workflow_id, inputs, options, tenant, dedup),
-                               'status', 'pending'));
-    EXCEPTION WHEN OTHERS THEN
-        GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL;
-        response := openwop._cacheable_error(st, msg, det);
-        IF response IS NULL THEN
-            RAISE;  -- not a final outcome: nothing is recorded, a retry executes again
-        END IF;
-    END;
-    PERFORM openwop._idem_store(tenant, 'runs.create', idempotency_key, response);
-    RETURN response || '{"replayed": false}';
+    RETURN openwop._idempotent(tenant, 'runs.create', idempotency_key,
+        jsonb_build_object('workflowId', workflow_id, 'inputs', coalesce(inputs, '{}'),
+                           'options', coalesce(options, '{}') - 'owner' - 'transport',
+                           'workspace', options->'owner'->'workspace', 'dedup', dedup),
+        jsonb_build_object('workflowId', workflow_id, 'inputs', inputs, 'options', options, 'dedup', dedup));
 END
 $$;
 COMMENT ON FUNCTION openwop.api_create_run(text, jsonb, jsonb, text, text, boolean) IS
@@ -309,33 +282,10 @@ LANGUAGE plpgsql
 SET search_path = ''
 AS $$
 #variable_conflict use_variable
-DECLARE
-    stored   jsonb;
-    response jsonb;
-    st text; msg text; det text;
 BEGIN
-    tenant := openwop._act_as(tenant);
-    IF idempotency_key IS NULL THEN
-        RETURN jsonb_build_object('status', 200, 'headers', '{}'::jsonb, 'replayed', false, 'body',
-            jsonb_build_object('runId', run_id, 'status', openwop._cancel_run_core(run_id, reason, tenant, cancelled_by)));
-    END IF;
-    stored := openwop._idem_claim(tenant, 'runs.cancel', idempotency_key,
-        encode(sha256(convert_to(jsonb_build_object('runId', run_id, 'reason', reason)::text, 'UTF8')), 'hex'));
-    IF stored IS NOT NULL THEN
-        RETURN stored || '{"replayed": true}';
-    END IF;
-    BEGIN
-        response := jsonb_build_object('status', 200, 'headers', '{}'::jsonb, 'body',
-            jsonb_build_object('runId', run_id, 'status', openwop._cancel_run_core(run_id, reason, tenant, cancelled_by)));
-    EXCEPTION WHEN OTHERS THEN
-        GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL;
-        response := openwop._cacheable_error(st, msg, det);
-        IF response IS NULL THEN
-            RAISE;
-        END IF;
-    END;
-    PERFORM openwop._idem_store(tenant, 'runs.cancel', idempotency_key, response);
-    RETURN response || '{"replayed": false}';
+    RETURN openwop._idempotent(tenant, 'runs.cancel', idempotency_key,
+        jsonb_build_object('runId', run_id, 'reason', reason),
+        jsonb_build_object('runId', run_id, 'reason', reason, 'cancelledBy', cancelled_by));
 END
 $$;
 COMMENT ON FUNCTION openwop.api_cancel_run(uuid, text, text, text, text) IS

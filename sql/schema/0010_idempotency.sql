@@ -195,3 +195,66 @@ END
 $$;
 COMMENT ON FUNCTION openwop._maintain() IS
   'Internal (workers): run due housekeeping timers (idempotency retention sweep); returns rows removed.';
+
+-- Perform one protocol operation and return its response {status, headers, body}. The one
+-- place an endpoint's operation is named, so _idempotent can wrap any of them.
+CREATE FUNCTION openwop._perform(endpoint text, tenant text, args jsonb) RETURNS jsonb
+LANGUAGE plpgsql
+SET search_path = ''
+AS $$
+BEGIN
+    CASE endpoint
+    WHEN 'runs.create' THEN
+        RETURN jsonb_build_object('status', 201, 'headers', '{}'::jsonb, 'body', jsonb_build_object(
+            'runId', openwop._start_run_core(args->>'workflowId', args->'inputs', args->'options', tenant,
+                                             coalesce((args->>'dedup')::boolean, false)),
+            'status', 'pending'));
+    WHEN 'runs.cancel' THEN
+        RETURN jsonb_build_object('status', 200, 'headers', '{}'::jsonb, 'body', jsonb_build_object(
+            'runId', args->'runId',
+            'status', openwop._cancel_run_core((args->>'runId')::uuid, args->>'reason', tenant, args->>'cancelledBy')));
+    END CASE;
+END
+$$;
+COMMENT ON FUNCTION openwop._perform(text, text, jsonb) IS 'Internal: perform one protocol operation, by endpoint id.';
+
+-- Perform an operation under an optional Idempotency-Key, as `tenant`: {"status", "headers",
+-- "body", "replayed"}. With a key, the key is claimed (a duplicate in flight waits here for
+-- the first to commit, then replays), the operation runs, and its final response is stored in
+-- the same transaction; a final 4xx is stored too, other errors are raised and record nothing.
+-- `request` is what the digest covers.
+CREATE FUNCTION openwop._idempotent(tenant text, endpoint text, idempotency_key text, request jsonb, args jsonb)
+RETURNS jsonb
+LANGUAGE plpgsql
+SET search_path = ''
+AS $$
+#variable_conflict use_variable
+DECLARE
+    stored   jsonb;
+    response jsonb;
+    st text; msg text; det text;
+BEGIN
+    tenant := openwop._act_as(tenant);
+    IF idempotency_key IS NULL THEN
+        RETURN openwop._perform(endpoint, tenant, args) || '{"replayed": false}';
+    END IF;
+    stored := openwop._idem_claim(tenant, endpoint, idempotency_key,
+                                  encode(sha256(convert_to(request::text, 'UTF8')), 'hex'));
+    IF stored IS NOT NULL THEN
+        RETURN stored || '{"replayed": true}';
+    END IF;
+    BEGIN
+        response := openwop._perform(endpoint, tenant, args);
+    EXCEPTION WHEN OTHERS THEN
+        GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL;
+        response := openwop._cacheable_error(st, msg, det);
+        IF response IS NULL THEN
+            RAISE;  -- not a final outcome: nothing is recorded, a retry executes again
+        END IF;
+    END;
+    PERFORM openwop._idem_store(tenant, endpoint, idempotency_key, response);
+    RETURN response || '{"replayed": false}';
+END
+$$;
+COMMENT ON FUNCTION openwop._idempotent(text, text, text, jsonb, jsonb) IS
+  'Internal: run an operation under an optional Idempotency-Key (claim, perform, store; replay or mismatch).';
