@@ -14,18 +14,39 @@ BEGIN
 END
 $$;
 
+-- A text setting, NULL when unset or empty. Qualified throughout (no SET search_path) so it
+-- can be inlined where it is used.
+CREATE FUNCTION openwop._setting_text(name text) RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$
+    SELECT CASE WHEN pg_catalog.current_setting(name, true) OPERATOR(pg_catalog.<>) ''
+                THEN pg_catalog.current_setting(name, true) END
+$$;
+COMMENT ON FUNCTION openwop._setting_text(text) IS 'Internal: a setting''s text, NULL when unset or empty.';
+
 -- The tenant whose rows this session may see (row-level security keys on it): a role bound
 -- to a tenant sees that tenant, whatever it sets; a member of openwop_service sees the tenant
 -- named by the setting openwop.tenant (which every API call sets for its transaction);
 -- anyone else sees nothing. Superusers and the table owner bypass row-level security.
+-- Hot: every query under row-level security evaluates it once. PL/pgSQL keeps its plan for the
+-- session (a SQL function with a sub-select is re-planned per call), and there is no SET
+-- search_path (that alone cost ~30 us per call): every name and operator is qualified instead.
 CREATE FUNCTION openwop.session_tenant() RETURNS text
-LANGUAGE sql STABLE PARALLEL SAFE
-SET search_path = ''
+LANGUAGE plpgsql STABLE PARALLEL SAFE
 AS $$
-    SELECT coalesce(
-        (SELECT r.tenant_id FROM openwop.tenant_roles r WHERE r.role_name = current_user),
-        CASE WHEN pg_catalog.pg_has_role(current_user, 'openwop_service', 'MEMBER')
-             THEN coalesce(nullif(pg_catalog.current_setting('openwop.tenant', true), ''), 'default') END)
+DECLARE
+    bound text;
+BEGIN
+    SELECT r.tenant_id INTO bound FROM openwop.tenant_roles r
+    WHERE r.role_name OPERATOR(pg_catalog.=) current_user;
+    IF bound IS NOT NULL THEN
+        RETURN bound;
+    END IF;
+    IF pg_catalog.pg_has_role(current_user, 'openwop_service', 'MEMBER') THEN
+        RETURN coalesce(openwop._setting_text('openwop.tenant'), 'default');
+    END IF;
+    RETURN NULL;
+END
 $$;
 COMMENT ON FUNCTION openwop.session_tenant() IS
   'The tenant row-level security shows this session: its bound tenant, or openwop.tenant for the service role.';
@@ -34,13 +55,15 @@ COMMENT ON FUNCTION openwop.session_tenant() IS
 -- `openwop.tenant`, else 'default'. Every API function takes an explicit `tenant` defaulting
 -- to this.
 CREATE FUNCTION openwop.current_tenant() RETURNS text
-LANGUAGE sql STABLE PARALLEL SAFE
-SET search_path = ''
+LANGUAGE plpgsql STABLE PARALLEL SAFE
 AS $$
-    SELECT coalesce(
-        (SELECT r.tenant_id FROM openwop.tenant_roles r WHERE r.role_name = current_user),
-        nullif(pg_catalog.current_setting('openwop.tenant', true), ''),
-        'default')
+DECLARE
+    bound text;
+BEGIN
+    SELECT r.tenant_id INTO bound FROM openwop.tenant_roles r
+    WHERE r.role_name OPERATOR(pg_catalog.=) current_user;
+    RETURN coalesce(bound, openwop._setting_text('openwop.tenant'), 'default');
+END
 $$;
 COMMENT ON FUNCTION openwop.current_tenant() IS
   'The tenant this session acts as by default: its bound tenant, else openwop.tenant, else ''default''.';
