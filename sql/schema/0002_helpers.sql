@@ -86,6 +86,13 @@ $$;
 COMMENT ON FUNCTION openwop._raise(integer, text, text, jsonb) IS
   'Internal: raise an OpenWOP error (SQLSTATE OW<status>, DETAIL {"code","details"}).';
 
+-- The one "no such run" error: unknown runs and other tenants' runs look exactly alike.
+CREATE FUNCTION openwop._run_not_found(run_id uuid) RETURNS void
+LANGUAGE sql
+SET search_path = ''
+AS $$ SELECT openwop._raise(404, 'not_found', format('run %s not found', run_id), jsonb_build_object('runId', run_id)) $$;
+COMMENT ON FUNCTION openwop._run_not_found(uuid) IS 'Internal: raise not_found (OW404) for a run.';
+
 -- ISO 8601 UTC with milliseconds and a Z, the protocol's timestamp format.
 CREATE FUNCTION openwop._iso(ts timestamptz) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE

@@ -220,8 +220,7 @@ BEGIN
     FROM openwop.runs r
     WHERE r.tenant_id = tenant AND r.id = run_id;
     IF doc IS NULL THEN
-        PERFORM openwop._raise(404, 'not_found', format('run %s not found', run_id),
-            jsonb_build_object('runId', run_id));
+        PERFORM openwop._run_not_found(run_id);
     END IF;
     RETURN doc;
 END
@@ -244,8 +243,7 @@ BEGIN
     SELECT r.status INTO st FROM openwop.runs r
     WHERE r.tenant_id = tenant AND r.id = run_id FOR UPDATE;
     IF NOT FOUND THEN
-        PERFORM openwop._raise(404, 'not_found', format('run %s not found', run_id),
-            jsonb_build_object('runId', run_id));
+        PERFORM openwop._run_not_found(run_id);
     END IF;
     IF st IN ('cancelled', 'cancelling') THEN
         RETURN st;

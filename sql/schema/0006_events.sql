@@ -14,8 +14,7 @@ AS $$
 BEGIN
     PERFORM openwop._act_as(events.tenant);
     IF NOT EXISTS (SELECT 1 FROM openwop.runs r WHERE r.tenant_id = events.tenant AND r.id = events.run_id) THEN
-        PERFORM openwop._raise(404, 'not_found', format('run %s not found', events.run_id),
-            jsonb_build_object('runId', events.run_id));
+        PERFORM openwop._run_not_found(events.run_id);
     END IF;
     RETURN QUERY
         SELECT e.seq, e.type, e.node_id, e.payload, e.ts
@@ -51,8 +50,7 @@ BEGIN
     SELECT r.status INTO st FROM openwop.runs r
     WHERE r.tenant_id = event_docs.tenant AND r.id = event_docs.run_id;
     IF NOT FOUND THEN
-        PERFORM openwop._raise(404, 'not_found', format('run %s not found', event_docs.run_id),
-            jsonb_build_object('runId', event_docs.run_id));
+        PERFORM openwop._run_not_found(event_docs.run_id);
     END IF;
     -- Core event names are identical in both majors; era-3 logs need no translation for them.
     SELECT coalesce(jsonb_agg(d.doc ORDER BY d.seq), '[]') INTO docs

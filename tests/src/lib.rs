@@ -319,6 +319,15 @@ impl Api {
         Api::send(self.request(reqwest::Method::GET, path)).await
     }
 
+    /// POST with extra request headers (Idempotency-Key, X-Dedup, ...).
+    pub async fn post_with(&self, path: &str, body: Value, headers: &[(&str, &str)]) -> Reply {
+        let mut rb = self.request(reqwest::Method::POST, path).json(&body);
+        for (k, v) in headers {
+            rb = rb.header(*k, *v);
+        }
+        Api::send(rb).await
+    }
+
     pub async fn post(&self, path: &str, body: Value) -> Reply {
         Api::send(self.request(reqwest::Method::POST, path).json(&body)).await
     }

@@ -6,21 +6,8 @@
 use std::time::Duration;
 
 use openwop_e2e::*;
-use reqwest::{Method, StatusCode};
-use serde_json::{json, Value};
-
-fn post_with(
-    api: &Api,
-    path: &str,
-    body: Value,
-    headers: &[(&str, &str)],
-) -> reqwest::RequestBuilder {
-    let mut rb = api.request(Method::POST, path).json(&body);
-    for (k, v) in headers {
-        rb = rb.header(*k, *v);
-    }
-    rb
-}
+use reqwest::StatusCode;
+use serde_json::json;
 
 #[tokio::test]
 async fn same_key_replays_and_a_changed_body_conflicts() {
@@ -28,22 +15,14 @@ async fn same_key_replays_and_a_changed_body_conflicts() {
     let key = format!("openwop-e2e-{}", uuid::Uuid::new_v4());
     let body = json!({ "workflowId": "conformance-idempotent", "inputs": { "nonce": "abc-123" } });
 
-    let first = Api::send(post_with(
-        &api,
-        "/v1/runs",
-        body.clone(),
-        &[("Idempotency-Key", &key)],
-    ))
-    .await;
+    let first = api
+        .post_with("/v1/runs", body.clone(), &[("Idempotency-Key", &key)])
+        .await;
     assert_eq!(first.status, StatusCode::CREATED);
     assert!(first.header("openwop-idempotent-replay").is_none());
-    let replay = Api::send(post_with(
-        &api,
-        "/v1/runs",
-        body.clone(),
-        &[("Idempotency-Key", &key)],
-    ))
-    .await;
+    let replay = api
+        .post_with("/v1/runs", body.clone(), &[("Idempotency-Key", &key)])
+        .await;
     assert!([StatusCode::OK, StatusCode::CREATED].contains(&replay.status));
     assert_eq!(replay.body["runId"], first.body["runId"]);
     assert_eq!(replay.body["eventsUrl"], first.body["eventsUrl"]);
@@ -51,13 +30,9 @@ async fn same_key_replays_and_a_changed_body_conflicts() {
 
     let changed =
         json!({ "workflowId": "conformance-idempotent", "inputs": { "nonce": "DIFFERENT" } });
-    let conflict = Api::send(post_with(
-        &api,
-        "/v1/runs",
-        changed,
-        &[("Idempotency-Key", &key)],
-    ))
-    .await;
+    let conflict = api
+        .post_with("/v1/runs", changed, &[("Idempotency-Key", &key)])
+        .await;
     assert_eq!(conflict.status, StatusCode::CONFLICT);
     assert_eq!(conflict.body["error"], "idempotency_key_mismatch");
     assert!(
@@ -65,13 +40,9 @@ async fn same_key_replays_and_a_changed_body_conflicts() {
         "no cached body on a mismatch"
     );
 
-    let bad = Api::send(post_with(
-        &api,
-        "/v1/runs",
-        body,
-        &[("Idempotency-Key", "not a valid key")],
-    ))
-    .await;
+    let bad = api
+        .post_with("/v1/runs", body, &[("Idempotency-Key", "not a valid key")])
+        .await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
 }
 
@@ -88,13 +59,8 @@ async fn fifty_concurrent_duplicates_create_exactly_one_run() {
         let api = api.fresh_connection();
         let (body, key) = (body.clone(), key.clone());
         handles.push(tokio::spawn(async move {
-            Api::send(post_with(
-                &api,
-                "/v1/runs",
-                body,
-                &[("Idempotency-Key", &key)],
-            ))
-            .await
+            api.post_with("/v1/runs", body, &[("Idempotency-Key", &key)])
+                .await
         }));
     }
     let mut run_ids = Vec::new();
@@ -136,21 +102,13 @@ async fn final_errors_are_replayed_and_cancel_is_idempotent() {
     let Ctx { api, .. } = setup().await;
     let key = format!("bad-{}", uuid::Uuid::new_v4());
     let body = json!({ "workflowId": "no-such-workflow" });
-    let first = Api::send(post_with(
-        &api,
-        "/v1/runs",
-        body.clone(),
-        &[("Idempotency-Key", &key)],
-    ))
-    .await;
+    let first = api
+        .post_with("/v1/runs", body.clone(), &[("Idempotency-Key", &key)])
+        .await;
     assert_eq!(first.status, StatusCode::BAD_REQUEST);
-    let again = Api::send(post_with(
-        &api,
-        "/v1/runs",
-        body,
-        &[("Idempotency-Key", &key)],
-    ))
-    .await;
+    let again = api
+        .post_with("/v1/runs", body, &[("Idempotency-Key", &key)])
+        .await;
     assert_eq!(again.status, StatusCode::BAD_REQUEST);
     assert_eq!(again.body, first.body);
     assert_eq!(again.header("openwop-idempotent-replay"), Some("true"));
@@ -160,22 +118,22 @@ async fn final_errors_are_replayed_and_cancel_is_idempotent() {
         .await;
     let key = format!("cancel-{}", uuid::Uuid::new_v4());
     let path = format!("/v1/runs/{run}/cancel");
-    let c1 = Api::send(post_with(
-        &api,
-        &path,
-        json!({ "reason": "r" }),
-        &[("Idempotency-Key", &key)],
-    ))
-    .await;
+    let c1 = api
+        .post_with(
+            &path,
+            json!({ "reason": "r" }),
+            &[("Idempotency-Key", &key)],
+        )
+        .await;
     api.wait_status(&run, &["cancelled"], Duration::from_secs(5))
         .await;
-    let c2 = Api::send(post_with(
-        &api,
-        &path,
-        json!({ "reason": "r" }),
-        &[("Idempotency-Key", &key)],
-    ))
-    .await;
+    let c2 = api
+        .post_with(
+            &path,
+            json!({ "reason": "r" }),
+            &[("Idempotency-Key", &key)],
+        )
+        .await;
     assert_eq!(c1.status, StatusCode::OK);
     assert_eq!(c2.body, c1.body, "the stored answer, not a new one");
     assert_eq!(c2.header("openwop-idempotent-replay"), Some("true"));
@@ -185,34 +143,28 @@ async fn final_errors_are_replayed_and_cancel_is_idempotent() {
 async fn x_dedup_refuses_an_equivalent_active_run() {
     let Ctx { api, .. } = setup().await;
     let body = json!({ "workflowId": "conformance-cancellable", "inputs": { "delayMs": 10000 }, "scopeId": "order-77" });
-    let first = Api::send(post_with(
-        &api,
-        "/v1/runs",
-        body.clone(),
-        &[("X-Dedup", "enforce")],
-    ))
-    .await;
+    let first = api
+        .post_with("/v1/runs", body.clone(), &[("X-Dedup", "enforce")])
+        .await;
     assert_eq!(first.status, StatusCode::CREATED);
-    let dup = Api::send(post_with(
-        &api,
-        "/v1/runs",
-        body.clone(),
-        &[("X-Dedup", "enforce")],
-    ))
-    .await;
+    let dup = api
+        .post_with("/v1/runs", body.clone(), &[("X-Dedup", "enforce")])
+        .await;
     assert_eq!(dup.status, StatusCode::CONFLICT);
     assert_eq!(dup.body["error"], "run_already_active");
     assert_eq!(dup.body["details"]["activeRunId"], first.body["runId"]);
     assert!(dup.body["details"]["activeHost"].is_string());
     assert_eq!(dup.body["details"]["retryAfter"], 1);
     assert_eq!(dup.header("retry-after"), Some("1"));
-    let without = Api::send(post_with(&api, "/v1/runs", body.clone(), &[])).await;
+    let without = api.post_with("/v1/runs", body.clone(), &[]).await;
     assert_eq!(
         without.status,
         StatusCode::CREATED,
         "without X-Dedup nothing is refused"
     );
-    let bad = Api::send(post_with(&api, "/v1/runs", body, &[("X-Dedup", "maybe")])).await;
+    let bad = api
+        .post_with("/v1/runs", body, &[("X-Dedup", "maybe")])
+        .await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
     for r in [&first, &without] {
         api.post(
