@@ -121,6 +121,8 @@ pub async fn well_known(
         HeaderValue::from_static("Accept, OpenWOP-Version"),
     );
     if let Ok(v) = HeaderValue::from_str(etag) {
+        // v1 also names the document's version in Capabilities-Etag (stable while it is).
+        h.insert("capabilities-etag", v.clone());
         h.insert(header::ETAG, v);
     }
     Ok(resp)

@@ -62,6 +62,7 @@ async fn discovery_document_is_public_cacheable_and_complete() {
     assert_eq!(r.header("cache-control"), Some("public, max-age=300"));
 
     let etag = r.header("etag").expect("ETag").to_string();
+    assert_eq!(r.header("capabilities-etag"), Some(etag.as_str()));
     let again = Api::send(
         anon.request(reqwest::Method::GET, "/.well-known/openwop")
             .header("If-None-Match", &etag),
