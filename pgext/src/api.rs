@@ -18,6 +18,20 @@ fn _uuid_v7() -> pgrx::Uuid {
     pgrx::Uuid::from_bytes(*uuid::Uuid::now_v7().as_bytes())
 }
 
+/// The role that called into the SQL API: the session's current role (its login role, or
+/// the one `SET ROLE` chose). Unlike `current_user` it is not changed by SECURITY DEFINER
+/// functions, so the API functions, which run as the engine's own role, still know whose
+/// tenant they act for.
+#[pg_extern(stable, parallel_safe)]
+fn _caller() -> String {
+    unsafe {
+        let name = pg_sys::GetUserNameFromId(pg_sys::GetOuterUserId(), false);
+        std::ffi::CStr::from_ptr(name)
+            .to_string_lossy()
+            .into_owned()
+    }
+}
+
 /// Wake the workers when the current transaction commits (nothing happens if it aborts).
 #[pg_extern(volatile)]
 fn _wake_at_commit() {

@@ -24,7 +24,11 @@ extension_sql_file!(
     name = "tables",
     bootstrap
 );
-extension_sql_file!("../../sql/schema/0002_helpers.sql", name = "helpers");
+extension_sql_file!(
+    "../../sql/schema/0002_helpers.sql",
+    name = "helpers",
+    requires = [api::_caller]
+);
 extension_sql_file!(
     "../../sql/schema/0003_tenants_keys.sql",
     name = "tenants_keys",

@@ -123,16 +123,19 @@ thread_local! {
     static IN_FLIGHT: RefCell<Vec<(String, String)>> = const { RefCell::new(Vec::new()) };
 }
 
+/// A claimed run that was not stepped because its row breaks an invariant: (tenant, run id,
+/// what is wrong). It is quarantined after the batch commits.
+type Broken = (String, String, String);
+
 /// What one worker transaction did.
 enum Batch {
     Stepped {
         runs: usize,
         events: usize,
+        broken: Vec<Broken>,
     },
     /// Nothing was ready; the next run becomes ready at this epoch-µs instant, if any.
-    Empty {
-        next_ready_us: Option<i64>,
-    },
+    Empty { next_ready_us: Option<i64> },
 }
 
 /// A failed transaction: why, and whether waiting may help (resources, shutdown,
@@ -162,12 +165,20 @@ fn drain(slot: &wake::Slot) -> Option<i64> {
         };
         match in_transaction(|| process_batch(size)) {
             Ok(Batch::Empty { next_ready_us }) => return next_ready_us,
-            Ok(Batch::Stepped { runs, events }) => {
+            Ok(Batch::Stepped {
+                runs,
+                events,
+                broken,
+            }) => {
                 ISOLATE.set(ISOLATE.get().saturating_sub(1));
                 slot.batches.fetch_add(1, Ordering::Relaxed);
                 slot.runs_stepped.fetch_add(runs as u64, Ordering::Relaxed);
                 slot.events_written
                     .fetch_add(events as u64, Ordering::Relaxed);
+                for (tenant, run, why) in broken {
+                    slot.errors.fetch_add(1, Ordering::Relaxed);
+                    quarantine(&tenant, &run, &why);
+                }
             }
             Err(failure) => {
                 slot.errors.fetch_add(1, Ordering::Relaxed);
@@ -187,27 +198,41 @@ fn drain(slot: &wake::Slot) -> Option<i64> {
                 }
                 // This run fails even alone: fail it cleanly so it stops blocking the queue.
                 let (tenant, run) = attempted[0].clone();
-                let quarantined = in_transaction(|| {
-                    Spi::get_one_with_args::<bool>(
-                        "SELECT openwop._quarantine($1, $2::uuid, $3)",
-                        &[
-                            tenant.clone().into(),
-                            run.clone().into(),
-                            failure.message.clone().into(),
-                        ],
-                    )
-                    .map_err(|e| e.to_string())
-                });
-                match quarantined {
-                    Err(_) => return None,
-                    Ok(Some(false)) | Ok(None) => continue, // another worker got there first
-                    Ok(Some(true)) => {}
-                }
-                warning!(
-                    "openwop worker: run {run} failed with internal_error: {}",
-                    failure.message
-                );
+                quarantine(&tenant, &run, &failure.message);
             }
+        }
+    }
+}
+
+/// Fail a run that cannot be stepped (`openwop._quarantine`, in its own transaction). Should
+/// even that fail, postpone the run instead, so that it never holds up the runs behind it.
+fn quarantine(tenant: &str, run: &str, why: &str) {
+    let args = || -> Vec<pgrx::datum::DatumWithOid<'static>> {
+        vec![
+            tenant.to_string().into(),
+            run.to_string().into(),
+            why.to_string().into(),
+        ]
+    };
+    let quarantined = in_transaction(|| {
+        Spi::get_one_with_args::<bool>("SELECT openwop._quarantine($1, $2::uuid, $3)", &args())
+            .map_err(|e| e.to_string())
+    });
+    match quarantined {
+        Ok(Some(true)) => warning!("openwop worker: run {run} failed with internal_error: {why}"),
+        Ok(_) => {} // already finished, perhaps by another worker
+        Err(e) => {
+            warning!(
+                "openwop worker: run {run} could not be quarantined ({}); postponed for 5 minutes",
+                e.message
+            );
+            let _ = in_transaction(|| {
+                Spi::run_with_args(
+                    "SELECT openwop._park($1, $2::uuid, interval '5 minutes')",
+                    &args()[..2],
+                )
+                .map_err(|e| e.to_string())
+            });
         }
     }
 }
@@ -302,6 +327,7 @@ fn process_batch(size: i32) -> Result<Batch, String> {
         };
         let budget = guc::STEP_BUDGET.get().max(1) as u32;
         let mut outputs: Vec<StepOutput> = Vec::with_capacity(items.len());
+        let mut broken: Vec<Broken> = Vec::new();
         for item in items {
             let id = |k: &str| {
                 item.get(k)
@@ -309,9 +335,23 @@ fn process_batch(size: i32) -> Result<Batch, String> {
                     .unwrap_or_default()
                     .to_string()
             };
-            IN_FLIGHT.with(|f| f.borrow_mut().push((id("tenantId"), id("runId"))));
-            let run: ClaimedRun =
-                serde_json::from_value(item).map_err(|e| format!("unreadable claimed run: {e}"))?;
+            let (tenant, run_id) = (id("tenantId"), id("runId"));
+            IN_FLIGHT.with(|f| f.borrow_mut().push((tenant.clone(), run_id.clone())));
+            // A row that breaks an invariant is set aside, not stepped: stepping it would fail
+            // the whole batch, for every tenant.
+            let (counter, log) = (item.get("nextSeq"), item.get("logNextSeq"));
+            if counter != log {
+                let why = format!("next_seq is {counter:?} but the log continues at {log:?}");
+                broken.push((tenant, run_id, why));
+                continue;
+            }
+            let run: ClaimedRun = match serde_json::from_value(item) {
+                Ok(run) => run,
+                Err(e) => {
+                    broken.push((tenant, run_id, format!("unreadable run row: {e}")));
+                    continue;
+                }
+            };
             let key = (run.tenant_id.clone(), run.workflow_id.clone(), run.revision);
             let workflow = match DEFINITIONS.with(|d| d.borrow().get(&key).cloned()) {
                 Some(w) => w,
@@ -371,7 +411,11 @@ fn process_batch(size: i32) -> Result<Batch, String> {
         client
             .update("SELECT openwop._apply($1)", None, &[JsonB(payload).into()])
             .map_err(|e| e.to_string())?;
-        Ok(Batch::Stepped { runs, events })
+        Ok(Batch::Stepped {
+            runs,
+            events,
+            broken,
+        })
     })
 }
 

@@ -2,7 +2,10 @@
 
 -- Roles the extension relies on (cluster-wide, so created only if missing):
 --   openwop_user     may call the SQL API (granted to tenant roles and to the service role);
---   openwop_service  may act as any tenant by naming it (the edge connects with such a role).
+--   openwop_service  may act as any tenant by naming it (the edge connects with such a role);
+--   openwop_engine   owns the SQL API functions, which run with its rights (SECURITY
+--                    DEFINER): it alone writes the engine's tables, under row-level security
+--                    keyed on the calling role. Nobody logs in as it or is a member of it.
 DO $$
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'openwop_user') THEN
@@ -10,6 +13,9 @@ BEGIN
     END IF;
     IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'openwop_service') THEN
         CREATE ROLE openwop_service NOLOGIN IN ROLE openwop_user;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'openwop_engine') THEN
+        CREATE ROLE openwop_engine NOLOGIN NOINHERIT;
     END IF;
 END
 $$;
@@ -27,7 +33,9 @@ COMMENT ON FUNCTION openwop._setting_text(text) IS 'Internal: a setting''s text,
 -- The tenant whose rows this session may see (row-level security keys on it): a role bound
 -- to a tenant sees that tenant, whatever it sets; a member of openwop_service sees the tenant
 -- named by the setting openwop.tenant (which every API call sets for its transaction);
--- anyone else sees nothing. Superusers and the table owner bypass row-level security.
+-- anyone else sees nothing. The role asked about is the caller (openwop._caller()), not
+-- current_user, so the answer is the same inside the API functions, which run as
+-- openwop_engine. Superusers bypass row-level security.
 -- Hot: every query under row-level security evaluates it once. PL/pgSQL keeps its plan for the
 -- session (a SQL function with a sub-select is re-planned per call), and there is no SET
 -- search_path (that alone cost ~30 us per call): every name and operator is qualified instead.
@@ -35,14 +43,15 @@ CREATE FUNCTION openwop.session_tenant() RETURNS text
 LANGUAGE plpgsql STABLE PARALLEL SAFE
 AS $$
 DECLARE
-    bound text;
+    caller name := openwop._caller();
+    bound  text;
 BEGIN
     SELECT r.tenant_id INTO bound FROM openwop.tenant_roles r
-    WHERE r.role_name OPERATOR(pg_catalog.=) current_user;
+    WHERE r.role_name OPERATOR(pg_catalog.=) caller;
     IF bound IS NOT NULL THEN
         RETURN bound;
     END IF;
-    IF pg_catalog.pg_has_role(current_user, 'openwop_service', 'MEMBER') THEN
+    IF pg_catalog.pg_has_role(caller, 'openwop_service', 'MEMBER') THEN
         RETURN coalesce(openwop._setting_text('openwop.tenant'), 'default');
     END IF;
     RETURN NULL;
@@ -61,7 +70,7 @@ DECLARE
     bound text;
 BEGIN
     SELECT r.tenant_id INTO bound FROM openwop.tenant_roles r
-    WHERE r.role_name OPERATOR(pg_catalog.=) current_user;
+    WHERE r.role_name OPERATOR(pg_catalog.=) openwop._caller();
     RETURN coalesce(bound, openwop._setting_text('openwop.tenant'), 'default');
 END
 $$;
@@ -113,23 +122,43 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$ SELECT CASE WHEN value IS NULL THEN '{}'::jsonb ELSE pg_catalog.jsonb_build_object(key, value) END $$;
 COMMENT ON FUNCTION openwop._field(text, jsonb) IS 'Internal: {key: value}, or {} when value is NULL.';
 
--- Enter an API call as `tenant`. A role bound to another tenant is refused (forbidden, 403);
--- otherwise openwop.tenant is set for the rest of the transaction, so row-level security shows
--- the service role exactly that tenant's rows. Returns the tenant.
+-- Whether the caller is an operator: a superuser or a member of openwop_service that is not
+-- bound to a tenant. Operators may act as any tenant, create tenants and seed fixtures.
+-- (pg_has_role counts a superuser as a member of every role.)
+CREATE FUNCTION openwop._is_operator() RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = ''
+AS $$
+    SELECT pg_catalog.pg_has_role(openwop._caller(), 'openwop_service', 'MEMBER')
+       AND NOT EXISTS (SELECT 1 FROM openwop.tenant_roles t WHERE t.role_name = openwop._caller())
+$$;
+COMMENT ON FUNCTION openwop._is_operator() IS
+  'Internal: is the caller an operator (superuser, or the service role) rather than a tenant role?';
+
+-- Enter an API call as `tenant`. A role bound to another tenant is refused (forbidden, 403),
+-- and so is a role that is neither bound to a tenant nor an operator; otherwise openwop.tenant
+-- is set for the rest of the transaction, so row-level security shows the API functions
+-- exactly that tenant's rows. Returns the tenant.
 CREATE FUNCTION openwop._act_as(tenant text) RETURNS text
 LANGUAGE plpgsql
 SET search_path = ''
 AS $$
 #variable_conflict use_variable
 DECLARE
-    bound text;
+    caller name := openwop._caller();
+    bound  text;
 BEGIN
     IF tenant IS NULL OR tenant = '' THEN
         PERFORM openwop._raise(400, 'validation_error', 'a tenant is required', jsonb_build_object('field', 'tenant'));
     END IF;
-    SELECT r.tenant_id INTO bound FROM openwop.tenant_roles r WHERE r.role_name = current_user;
-    IF bound IS NOT NULL AND bound <> tenant THEN
-        PERFORM openwop._raise(403, 'forbidden', format('role %I acts only as its own tenant', current_user),
+    SELECT r.tenant_id INTO bound FROM openwop.tenant_roles r WHERE r.role_name = caller;
+    IF bound IS NOT NULL THEN
+        IF bound <> tenant THEN
+            PERFORM openwop._raise(403, 'forbidden', format('role %I acts only as its own tenant', caller),
+                jsonb_build_object('tenant', tenant));
+        END IF;
+    ELSIF NOT pg_catalog.pg_has_role(caller, 'openwop_service', 'MEMBER') THEN
+        PERFORM openwop._raise(403, 'forbidden', format('role %I is not bound to a tenant', caller),
             jsonb_build_object('tenant', tenant));
     END IF;
     PERFORM pg_catalog.set_config('openwop.tenant', tenant, true);
@@ -137,4 +166,4 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION openwop._act_as(text) IS
-  'Internal: enter an API call as a tenant (refused for a role bound to another tenant).';
+  'Internal: enter an API call as a tenant (refused for a role bound to another tenant, or bound to none).';

@@ -1,17 +1,7 @@
 -- openwop schema, part 3: tenants, workspaces, tenant roles and API keys.
 
--- Whether the calling role may manage tenants (a superuser or the service role).
-CREATE FUNCTION openwop._is_operator() RETURNS boolean
-LANGUAGE sql STABLE
-SET search_path = ''
-AS $$
-    SELECT coalesce((SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = current_user), false)
-        OR (pg_catalog.pg_has_role(current_user, 'openwop_service', 'MEMBER')
-            AND NOT EXISTS (SELECT 1 FROM openwop.tenant_roles t WHERE t.role_name = current_user))
-$$;
-COMMENT ON FUNCTION openwop._is_operator() IS 'Internal: may this role manage tenants (superuser or service role)?';
-
--- Create a tenant (idempotent). Operators only.
+-- Create a tenant (idempotent). Operators only. It runs as the extension's owner (see
+-- 0011_security.sql): a new tenant is by definition outside the caller's row-level view.
 CREATE FUNCTION openwop.create_tenant(id text, name text DEFAULT NULL) RETURNS text
 LANGUAGE plpgsql
 SET search_path = ''

@@ -22,6 +22,11 @@ DECLARE
     spec     jsonb;
 BEGIN
     tenant := openwop._act_as(tenant);
+    -- Fixtures are listed in the public discovery document: only an operator may mark one.
+    IF is_fixture AND NOT openwop._is_operator() THEN
+        PERFORM openwop._raise(403, 'forbidden', 'only an operator may register fixture workflows',
+            jsonb_build_object('field', 'is_fixture'));
+    END IF;
     IF problem IS NOT NULL THEN
         PERFORM openwop._raise(400, 'validation_error', problem->>'message', problem->'details');
     END IF;
@@ -75,7 +80,7 @@ $$;
 COMMENT ON FUNCTION openwop.workflow(text, text) IS 'The current definition of a workflow (NULL if unknown).';
 
 -- Seed the conformance fixture workflows into a tenant. Idempotent: seeding again adds
--- nothing. Returns the fixture ids.
+-- nothing. Returns the fixture ids. Operators only (fixtures are public: see register_workflow).
 CREATE FUNCTION openwop.seed_fixtures(tenant text DEFAULT openwop.current_tenant())
 RETURNS SETOF text
 LANGUAGE sql
@@ -90,7 +95,8 @@ COMMENT ON FUNCTION openwop.seed_fixtures(text) IS
   'Register the conformance fixture workflows for a tenant (idempotent); returns their ids.';
 
 -- The fixture ids present in any tenant, for discovery's fixtures[] (public information, so
--- it reads past row-level security with the owner's rights).
+-- it reads past row-level security with the owner's rights). Only operators can mark a
+-- workflow as a fixture, so no tenant's own workflow ids ever appear here.
 CREATE FUNCTION openwop.fixture_ids() RETURNS text[]
 LANGUAGE sql STABLE
 SECURITY DEFINER

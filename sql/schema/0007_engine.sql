@@ -32,6 +32,10 @@ AS $$
         'revision', c.workflow_revision,
         'status', c.status,
         'nextSeq', c.next_seq,
+        -- What the log says the next sequence is: a run whose counter disagrees is quarantined,
+        -- never stepped (it would collide with its own events, or leave a gap).
+        'logNextSeq', (SELECT coalesce(max(e.seq) + 1, 0) FROM openwop.events e
+                       WHERE e.tenant_id = c.tenant_id AND e.run_id = c.id),
         'inputs', c.inputs,
         'variables', c.variables,
         'nodeStates', c.node_states,
@@ -122,37 +126,54 @@ SET search_path = ''
 AS $$ SELECT min(r.ready_at) FROM openwop.runs r WHERE r.ready_at IS NOT NULL $$;
 COMMENT ON FUNCTION openwop._next_ready() IS 'Internal (workers): the earliest ready_at, to size the idle sleep.';
 
--- Fail one run that the engine cannot step (its batch keeps failing even alone): record
--- run.failed with internal_error so it stops being claimed and its callers learn why.
--- Runs in its own transaction, after the failed one rolled back.
+-- Fail one run that the engine cannot step (its batch keeps failing even alone, or its row
+-- breaks an invariant, e.g. next_seq out of step with its log): record run.failed with
+-- internal_error so it stops being claimed and its callers learn why. Runs in its own
+-- transaction. The event goes after the last one in the log, whatever the run row says:
+-- the log is the truth, and the counter may be what is broken.
 CREATE FUNCTION openwop._quarantine(tenant text, run_id uuid, message text) RETURNS boolean
 LANGUAGE plpgsql
 SET search_path = ''
 AS $$
 #variable_conflict use_variable
 DECLARE
-    r record;
+    r   record;
+    seq integer;
     err jsonb := jsonb_build_object('code', 'internal_error', 'message', 'the engine could not execute this run',
                                     'details', jsonb_build_object('cause', left(message, 500)));
 BEGIN
-    SELECT x.status, x.next_seq, x.started_at INTO r FROM openwop.runs x
+    SELECT x.status, x.started_at INTO r FROM openwop.runs x
     WHERE x.tenant_id = tenant AND x.id = run_id FOR UPDATE;
     IF NOT FOUND OR r.status IN ('completed', 'failed', 'cancelled') THEN
         RETURN false;  -- already finished (perhaps by another worker): nothing to do
     END IF;
+    SELECT coalesce(max(e.seq) + 1, 0) INTO seq FROM openwop.events e
+    WHERE e.tenant_id = tenant AND e.run_id = run_id;
     INSERT INTO openwop.events (tenant_id, run_id, seq, type, node_id, payload, ts)
-    VALUES (tenant, run_id, r.next_seq, 'run.failed', NULL,
+    VALUES (tenant, run_id, seq, 'run.failed', NULL,
             jsonb_build_object('error', err, 'durationMs',
                 coalesce((extract(epoch FROM clock_timestamp() - r.started_at) * 1000)::bigint, 0)),
             clock_timestamp());
     UPDATE openwop.runs x
-    SET status = 'failed', error = err, next_seq = r.next_seq + 1, ready_at = NULL,
+    SET status = 'failed', error = err, next_seq = seq + 1, ready_at = NULL,
         completed_at = clock_timestamp(), updated_at = clock_timestamp()
     WHERE x.tenant_id = tenant AND x.id = run_id;
     DELETE FROM openwop.timers t WHERE t.tenant_id = tenant AND t.run_id = run_id;
-    PERFORM pg_notify('openwop_events', run_id || ':' || r.next_seq);
+    PERFORM pg_notify('openwop_events', run_id || ':' || seq);
     RETURN true;
 END
 $$;
 COMMENT ON FUNCTION openwop._quarantine(text, uuid, text) IS
-  'Internal (workers): fail a run that cannot be stepped, with internal_error, so it stops blocking the queue. False if it had already finished.';
+  'Internal (workers): fail a run that cannot be stepped, with internal_error, after the last event of its log. False if it had already finished.';
+
+-- Take a run out of the queue for a while without writing anything (the last resort when
+-- even _quarantine fails), so it cannot hold up the runs behind it.
+CREATE FUNCTION openwop._park(tenant text, run_id uuid, pause interval) RETURNS void
+LANGUAGE sql
+SET search_path = ''
+AS $$
+    UPDATE openwop.runs x SET ready_at = clock_timestamp() + pause
+    WHERE x.tenant_id = tenant AND x.id = run_id AND x.ready_at IS NOT NULL
+$$;
+COMMENT ON FUNCTION openwop._park(text, uuid, interval) IS
+  'Internal (workers): postpone a run that cannot even be quarantined.';

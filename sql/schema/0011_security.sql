@@ -1,9 +1,14 @@
 -- openwop schema, part 11: who may do what. Runs last, when every object exists.
 --
--- Row-level security on every table keyed on openwop.session_tenant(): a role bound to a
--- tenant sees only that tenant's rows; the service role sees the tenant the current API call
--- named (openwop._act_as sets it for the transaction). Every lookup also filters by tenant.
--- The background workers run as the bootstrap superuser and so see every tenant.
+-- Least privilege. Callers (tenant roles bound with grant_tenant_role, and the service role
+-- the edge connects with) never write an engine table themselves: the SQL API functions are
+-- their only way in, and those keep the invariants (gap-free event sequences, the run
+-- projection, idempotency records). The API functions run as openwop_engine (SECURITY
+-- DEFINER), which may write the tables but is itself subject to row-level security keyed on
+-- openwop.session_tenant(): the caller's bound tenant, or for the service role the tenant the
+-- current call named (openwop._act_as sets it for the transaction). Every lookup also filters
+-- by tenant. Callers may read their own tenant's rows directly. The background workers run as
+-- the bootstrap superuser and so see every tenant.
 
 DO $$
 DECLARE
@@ -18,34 +23,79 @@ BEGIN
 END
 $$;
 
--- Tenants: a bound role sees its own; the service role manages them all.
+-- Tenants: a caller sees its own (create_tenant runs as the extension's owner).
 ALTER TABLE openwop.tenants ENABLE ROW LEVEL SECURITY;
 CREATE POLICY tenant_isolation ON openwop.tenants USING (id = (SELECT openwop.session_tenant()));
-CREATE POLICY service_manages ON openwop.tenants TO openwop_service USING (true) WITH CHECK (true);
 
--- Tenant roles: each role sees its own binding only.
+-- Tenant roles: each caller sees its own binding only.
 ALTER TABLE openwop.tenant_roles ENABLE ROW LEVEL SECURITY;
-CREATE POLICY own_binding ON openwop.tenant_roles USING (role_name = current_user);
+CREATE POLICY own_binding ON openwop.tenant_roles USING (role_name = openwop._caller());
 
--- Privileges. Nothing is public; openwop_user may call the API; the workers' functions and
--- tenant management stay with superusers (and the service role for tenants).
+-- The SQL API: these run as openwop_engine, with its rights and under row-level security.
+DO $$
+DECLARE
+    f regprocedure;
+BEGIN
+    FOR f IN SELECT p.oid::regprocedure FROM pg_catalog.pg_proc p
+             WHERE p.pronamespace = 'openwop'::regnamespace
+               AND p.proname IN ('create_workspace', 'create_api_key', 'revoke_api_key',
+                                 'register_workflow', 'workflow', 'seed_fixtures',
+                                 'api_create_run', 'start_run', 'run', 'api_cancel_run',
+                                 'cancel_run', 'wait_for_run', 'events', 'event_docs',
+                                 'host_info') LOOP
+        EXECUTE format('ALTER FUNCTION %s SECURITY DEFINER', f);
+        EXECUTE format('ALTER FUNCTION %s OWNER TO openwop_engine', f);
+    END LOOP;
+END
+$$;
+-- Operator functions that must see past any one tenant run as the extension's owner.
+ALTER FUNCTION openwop.create_tenant(text, text) SECURITY DEFINER;
+
+-- Nothing is public.
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA openwop FROM PUBLIC;
-GRANT USAGE ON SCHEMA openwop TO openwop_user;
-GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA openwop TO openwop_user;
+REVOKE ALL ON ALL TABLES IN SCHEMA openwop FROM PUBLIC;
+GRANT USAGE ON SCHEMA openwop TO openwop_user, openwop_engine;
+
+-- openwop_engine: the tables and the helpers the API functions use, not the workers' own
+-- functions nor role administration.
+GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA openwop TO openwop_engine;
+GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA openwop TO openwop_engine;
 REVOKE EXECUTE ON FUNCTION
     openwop._claim(integer), openwop._apply(jsonb), openwop._maintain(), openwop._next_ready(),
-    openwop._quarantine(text, uuid, text), openwop._definition(text, text, integer),
+    openwop._quarantine(text, uuid, text), openwop._park(text, uuid, interval), openwop._definition(text, text, integer),
     openwop.grant_tenant_role(name, text), openwop.revoke_tenant_role(name),
-    openwop.create_tenant(text, text), openwop.worker_stats(), openwop.wake_stats()
-FROM openwop_user;
-GRANT EXECUTE ON FUNCTION openwop.create_tenant(text, text), openwop.worker_stats(), openwop.wake_stats()
+    openwop.create_tenant(text, text), openwop.authenticate(text),
+    openwop.worker_stats(), openwop.wake_stats()
+FROM openwop_engine;
+
+-- Callers (openwop_user): the API, plus what row-level security evaluates as them.
+GRANT EXECUTE ON FUNCTION
+    openwop.create_workspace(text, text, text),
+    openwop.create_api_key(text, text, text[], timestamptz, text, text),
+    openwop.revoke_api_key(uuid, text),
+    openwop.register_workflow(jsonb, text, boolean), openwop.workflow(text, text),
+    openwop.seed_fixtures(text), openwop.fixture_ids(), openwop.host_info(),
+    openwop.api_create_run(text, jsonb, jsonb, text, text, boolean),
+    openwop.start_run(text, jsonb, jsonb, text, text), openwop.run(uuid, text),
+    openwop.api_cancel_run(uuid, text, text, text, text),
+    openwop.cancel_run(uuid, text, text, text, text),
+    openwop.wait_for_run(uuid, interval, text),
+    openwop.events(uuid, integer, text), openwop.event_docs(uuid, integer, integer, integer, text),
+    openwop.current_tenant(), openwop.session_tenant(), openwop.all_scopes(),
+    openwop._caller(), openwop._setting_text(text)
+TO openwop_user;
+-- The service role (the edge) also authenticates keys, creates tenants and reads the stats.
+GRANT EXECUTE ON FUNCTION
+    openwop.authenticate(text), openwop.create_tenant(text, text),
+    openwop.worker_stats(), openwop.wake_stats()
 TO openwop_service;
 
-GRANT SELECT ON openwop.tenants, openwop.tenant_roles, openwop.events TO openwop_user;
-GRANT SELECT, INSERT ON openwop.workspaces TO openwop_user;
-GRANT SELECT, INSERT, UPDATE ON openwop.api_keys, openwop.workflows, openwop.runs, openwop.idempotency_keys
+-- Read access to the caller's own tenant (row-level security filters every row). API keys
+-- without their hashes; idempotency records not at all.
+GRANT SELECT ON openwop.tenants, openwop.tenant_roles, openwop.workspaces, openwop.workflows,
+                openwop.runs, openwop.events, openwop.timers
 TO openwop_user;
+GRANT SELECT (tenant_id, id, prefix, label, scopes, workspace_id, created_at, expires_at, revoked_at)
+ON openwop.api_keys TO openwop_user;
 GRANT SELECT ON openwop.run_summary, openwop.event_log, openwop.current_workflows, openwop.pending_timers
 TO openwop_user;
-GRANT SELECT ON openwop.timers TO openwop_user;
-GRANT INSERT ON openwop.tenants TO openwop_service;

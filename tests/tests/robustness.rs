@@ -57,3 +57,89 @@ async fn a_poisoned_run_is_failed_and_the_others_proceed() {
         "completed"
     );
 }
+
+/// Regression: a delayed run whose event counter was set back by hand (`next_seq = 0`) used to
+/// fail every batch of both workers on `events_pkey`, and its quarantine failed on the same
+/// key, so it stayed first in the queue and no tenant's runs completed. Now the claim sees the
+/// counter disagree with the log, sets the run aside, and quarantines it after its last event.
+#[tokio::test]
+async fn a_run_with_a_broken_counter_stalls_nobody() {
+    let Ctx {
+        db,
+        api: victim_api,
+        edge,
+        ..
+    } = setup().await;
+    let other = new_tenant(&db, None).await;
+    let other_api = edge.api(&other.key);
+    let errors_before: i64 = db
+        .query_one(
+            "SELECT coalesce(sum(errors), 0)::bigint FROM openwop.worker_stats()",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+
+    let poisoned = victim_api
+        .start("conformance-delay", json!({ "delayMs": 30000 }))
+        .await;
+    let suspended = victim_api
+        .wait_status(&poisoned, &["running"], Duration::from_secs(10))
+        .await;
+    assert!(suspended["lastSequence"].as_i64().unwrap() >= 1);
+    // What a tenant role could do before it lost direct writes; a superuser still can.
+    db.execute(
+        "UPDATE openwop.runs SET next_seq = 0, ready_at = now() - interval '1 hour' WHERE id = $1::text::uuid",
+        &[&poisoned],
+    )
+    .await
+    .unwrap();
+
+    let started = std::time::Instant::now();
+    let mut healthy = Vec::new();
+    for _ in 0..5 {
+        healthy.push(other_api.start("conformance-multi-node", json!({})).await);
+    }
+    for run in &healthy {
+        let snap = other_api.wait_terminal(run, Duration::from_secs(5)).await;
+        assert_eq!(snap["status"], "completed");
+        assert_log_invariants(&other_api.events(run).await);
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "the other tenant's runs took {:?}",
+        started.elapsed()
+    );
+
+    let snap = victim_api
+        .wait_terminal(&poisoned, Duration::from_secs(5))
+        .await;
+    assert_eq!(snap["status"], "failed");
+    assert_eq!(snap["error"]["code"], "internal_error");
+    let events = victim_api.events(&poisoned).await;
+    assert_log_invariants(&events);
+    // Everything it had logged is kept, and run.failed follows the last of it.
+    let logged = suspended["lastSequence"].as_i64().unwrap() as usize + 1;
+    assert_eq!(events.len(), logged + 1, "{:?}", types(&events));
+    assert_eq!(types(&events).last().unwrap(), "run.failed");
+    // The counter follows the log again: one past the terminal event.
+    assert_eq!(
+        snap["lastSequence"].as_i64().unwrap() as usize,
+        events.len() - 1
+    );
+
+    let errors_after: i64 = db
+        .query_one(
+            "SELECT coalesce(sum(errors), 0)::bigint FROM openwop.worker_stats()",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(
+        errors_after - errors_before <= 5,
+        "{} failed batches or quarantines",
+        errors_after - errors_before
+    );
+}
