@@ -224,12 +224,38 @@ impl Db {
     }
 }
 
-/// Parse a run id from a path. A malformed id cannot name a run: that is a 404, like any
-/// unknown run, so the shape of ids leaks nothing.
+/// Parse a run id from a path: the canonical hyphenated form only (36 characters; braces,
+/// URNs and the bare 32-digit form are other spellings of the same id, and would give one run
+/// several URLs). A malformed id cannot name a run: that is a 404, like any unknown run, so
+/// the shape of ids leaks nothing.
 pub fn parse_run_id(raw: &str) -> ApiResult<Uuid> {
     tracing::Span::current().record("run_id", raw);
-    Uuid::parse_str(raw).map_err(|_| {
+    let canonical = (raw.len() == 36)
+        .then(|| Uuid::try_parse(raw).ok())
+        .flatten();
+    canonical.ok_or_else(|| {
         ApiError::not_found(format!("run {raw:?} not found"))
             .details(serde_json::json!({"runId": raw}))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_ids_are_canonical_only() {
+        let id = "0190a0a0-1234-7000-8000-00000000abcd";
+        assert_eq!(parse_run_id(id).unwrap().to_string(), id);
+        assert!(parse_run_id(&id.to_uppercase()).is_ok());
+        for other in [
+            "{0190a0a0-1234-7000-8000-00000000abcd}",
+            "urn:uuid:0190a0a0-1234-7000-8000-00000000abcd",
+            "0190a0a012347000800000000000abcd",
+            "0190a0a0-1234-7000-8000-00000000abc",
+            "",
+        ] {
+            assert_eq!(parse_run_id(other).unwrap_err().status, 404, "{other}");
+        }
+    }
 }

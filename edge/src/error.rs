@@ -92,6 +92,17 @@ impl ApiError {
                 }
                 return e;
             }
+            // Text PostgreSQL cannot store (U+0000, bytes that are not UTF-8): the caller's
+            // input, not a fault. The body and path checks catch it first; this is the net.
+            if state == "22P05" || state == "22021" {
+                return ApiError::validation(
+                    format!(
+                        "the request holds text PostgreSQL cannot store: {}",
+                        db.message()
+                    ),
+                    "body",
+                );
+            }
             // Shutdown, crash recovery, too many connections, serialization trouble: retry later.
             if state.starts_with("57")
                 || state.starts_with("08")

@@ -14,13 +14,15 @@ pub mod db;
 pub mod discovery;
 pub mod error;
 pub mod listen;
+pub mod malformed;
+pub mod methods;
 pub mod openapi;
 pub mod routes;
 pub mod state;
 pub mod validate;
 
 use axum::extract::{DefaultBodyLimit, Request};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -55,6 +57,7 @@ pub fn app(state: SharedState) -> Router {
             state.clone(),
             admission::admit,
         ))
+        .layer(middleware::from_fn(methods::enforce))
         .layer(middleware::from_fn(request_context))
         .with_state(state)
 }
@@ -64,16 +67,8 @@ async fn not_found(req: Request) -> ApiError {
         .details(json!({ "route": "unknown" }))
 }
 
-pub fn method_not_allowed_error() -> ApiError {
-    ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
-        "this endpoint does not accept that method",
-    )
-}
-
-async fn method_not_allowed() -> ApiError {
-    method_not_allowed_error()
+async fn method_not_allowed(req: Request) -> Response {
+    methods::not_allowed(req.uri().path())
 }
 
 /// Per request: a correlation id (the caller's `X-Request-Id` or a fresh one), a tracing span

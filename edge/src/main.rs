@@ -47,6 +47,7 @@ async fn main() {
         }
     };
     tracing::info!(listen = %config.listen, "edge serving OpenWOP v1");
+    let listener = edge::malformed::EnvelopedListener(listener);
     let served = axum::serve(listener, edge::app(state))
         .with_graceful_shutdown(shutdown_signal())
         .await;

@@ -6,6 +6,8 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use serde_json::{json, Map, Value};
 
+use crate::routes::events::{POLL_LAST_SEQUENCE, POLL_TIMEOUT_SECS};
+
 /// Every operation the edge serves: (method, path, operationId, scope or "" when public).
 pub const ROUTES: &[(&str, &str, &str, &str)] = &[
     ("get", "/.well-known/openwop", "getCapabilities", ""),
@@ -135,6 +137,10 @@ fn operation(path: &str, id: &str, scope: &str) -> Value {
                 "413".into(),
                 error_response("Body too large (payload_too_large)"),
             );
+            responses.insert(
+                "409".into(),
+                error_response("Idempotency-Key reused with another request (idempotency_key_mismatch), still in flight (idempotency_in_flight), or X-Dedup found an active run (run_already_active)"),
+            );
         }
         "getRun" => {
             op.insert(
@@ -163,7 +169,7 @@ fn operation(path: &str, id: &str, scope: &str) -> Value {
             );
             responses.insert(
                 "400".into(),
-                error_response("Unsupported stream mode (unsupported_stream_mode)"),
+                error_response("Unsupported stream mode (unsupported_stream_mode), or a Last-Event-ID that is not a sequence number (validation_error)"),
             );
             responses.insert("404".into(), error_response("Unknown run"));
         }
@@ -172,8 +178,16 @@ fn operation(path: &str, id: &str, scope: &str) -> Value {
                 "summary".into(),
                 json!("Long-poll for events after lastSequence (absent or 0: from the start)"),
             );
-            extra_params.push(json!({ "name": "lastSequence", "in": "query", "schema": { "type": "integer", "minimum": 0 } }));
-            extra_params.push(json!({ "name": "timeout", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": 60, "default": 30 } }));
+            let (seq_min, seq_max) = POLL_LAST_SEQUENCE;
+            let (timeout_min, timeout_max) = POLL_TIMEOUT_SECS;
+            extra_params.push(json!({ "name": "lastSequence", "in": "query", "schema": { "type": "integer", "minimum": seq_min, "maximum": seq_max } }));
+            extra_params.push(json!({ "name": "timeout", "in": "query", "schema": { "type": "integer", "minimum": timeout_min, "maximum": timeout_max, "default": 30 } }));
+            responses.insert(
+                "400".into(),
+                error_response(
+                    "lastSequence or timeout is not an integer in range (validation_error)",
+                ),
+            );
             responses.insert(
                 "200".into(),
                 json_response(
@@ -194,9 +208,14 @@ fn operation(path: &str, id: &str, scope: &str) -> Value {
                     "Cancel a run (colon spelling)"
                 }),
             );
+            extra_params.push(idempotency_header());
             op.insert(
                 "requestBody".into(),
                 json!({ "required": false, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/RunCancelRequest" } } } }),
+            );
+            responses.insert(
+                "400".into(),
+                error_response("Invalid body or Idempotency-Key (validation_error)"),
             );
             responses.insert(
                 "200".into(),
@@ -206,7 +225,7 @@ fn operation(path: &str, id: &str, scope: &str) -> Value {
             responses.insert("404".into(), error_response("Unknown run"));
             responses.insert(
                 "409".into(),
-                error_response("Run already finished (run_terminal)"),
+                error_response("Run already finished (run_terminal), or an Idempotency-Key conflict (idempotency_key_mismatch, idempotency_in_flight)"),
             );
         }
         _ => {}

@@ -89,20 +89,86 @@ impl FromRequest<SharedState> for JsonBody {
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(JsonBody(Value::Null));
         }
-        serde_json::from_slice(&bytes).map(JsonBody).map_err(|e| {
+        let body: Value = serde_json::from_slice(&bytes).map_err(|e| {
             ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "validation_error",
                 format!("the request body is not valid JSON: {e}"),
             )
             .details(json!({ "field": "body", "line": e.line(), "column": e.column() }))
-        })
+        })?;
+        if let Some(field) = field_with_nul(&body, String::new()) {
+            return Err(ApiError::validation(
+                format!(
+                    "{} contains U+0000, which no string may contain",
+                    if field.is_empty() { "the body" } else { &field }
+                ),
+                &field,
+            ));
+        }
+        Ok(JsonBody(body))
+    }
+}
+
+/// The first string (value or object key) in `v` that contains U+0000, as a field path
+/// (`inputs.name`, `tags[2]`). JSON allows the character, but PostgreSQL can store it in
+/// neither text nor jsonb, so it is refused up front, naming the field.
+pub fn field_with_nul(v: &Value, at: String) -> Option<String> {
+    let child = |name: &str| {
+        if at.is_empty() {
+            name.to_string()
+        } else {
+            format!("{at}.{name}")
+        }
+    };
+    match v {
+        Value::String(s) => s.contains('\0').then_some(at),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, item)| field_with_nul(item, format!("{at}[{i}]"))),
+        Value::Object(map) => map.iter().find_map(|(k, item)| {
+            if k.contains('\0') {
+                Some(child(&k.replace('\0', "\\u0000")))
+            } else {
+                field_with_nul(item, child(k))
+            }
+        }),
+        _ => None,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn finds_nul_in_values_and_keys() {
+        assert_eq!(
+            field_with_nul(&json!({"a": "ok", "b": [1, "x"]}), String::new()),
+            None
+        );
+        assert_eq!(
+            field_with_nul(&json!({"reason": "a\u{0}b"}), String::new()).as_deref(),
+            Some("reason")
+        );
+        assert_eq!(
+            field_with_nul(&json!({"tags": ["ok", "\u{0}"]}), String::new()).as_deref(),
+            Some("tags[1]")
+        );
+        assert_eq!(
+            field_with_nul(&json!({"inputs": {"k\u{0}": 1}}), String::new()).as_deref(),
+            Some("inputs.k\\u0000")
+        );
+        assert_eq!(
+            field_with_nul(&json!({"metadata": {"a": {"b": ["\u{0}"]}}}), String::new()).as_deref(),
+            Some("metadata.a.b[0]")
+        );
+        assert_eq!(
+            field_with_nul(&json!("\u{0}"), String::new()).as_deref(),
+            Some("")
+        );
+    }
 
     #[test]
     fn names_unknown_and_bad_fields() {

@@ -91,3 +91,55 @@ async fn workspace_binding_decides_the_owner() {
         .await;
     assert!(snap["owner"].get("workspace").is_none());
 }
+
+/// Regression: a tenant role could register a workflow with `is_fixture => true`, and its id
+/// then appeared in the public discovery document. Only operators mark fixtures now.
+#[tokio::test]
+async fn a_tenant_cannot_publish_into_discovery() {
+    let Ctx {
+        db, tenant, edge, ..
+    } = setup().await;
+    let role = format!("{}_app", tenant.id);
+    db.batch_execute(&format!("CREATE ROLE {role}"))
+        .await
+        .unwrap();
+    db.execute(
+        "SELECT openwop.grant_tenant_role($1, $2)",
+        &[&role, &tenant.id],
+    )
+    .await
+    .unwrap();
+    let secret = format!("{}-secret-workflow", tenant.id);
+    let definition = json!({
+        "id": secret, "name": "S", "version": "1", "edges": [], "triggers": [], "variables": [],
+        "metadata": {}, "settings": {},
+        "nodes": [{ "id": "a", "typeId": "core.noop", "name": "A", "position": { "x": 0, "y": 0 },
+                    "config": {}, "inputs": {} }]
+    });
+    db.batch_execute(&format!("SET ROLE {role}")).await.unwrap();
+    let refused = db
+        .query(
+            "SELECT * FROM openwop.register_workflow($1, is_fixture => true)",
+            &[&definition],
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code().unwrap().code(), "OW403");
+    // A plain registration works, and stays private too.
+    db.query(
+        "SELECT * FROM openwop.register_workflow($1)",
+        &[&definition],
+    )
+    .await
+    .unwrap();
+    db.batch_execute("RESET ROLE").await.unwrap();
+
+    let doc = edge.anonymous().get("/.well-known/openwop").await;
+    assert_eq!(doc.status, StatusCode::OK);
+    let fixtures = doc.body["fixtures"].as_array().unwrap();
+    assert!(fixtures.iter().any(|f| f == "conformance-noop"));
+    assert!(
+        !fixtures.iter().any(|f| f == secret.as_str()),
+        "{fixtures:?}"
+    );
+}

@@ -31,6 +31,11 @@ const SAFETY_RECHECK: Duration = Duration::from_secs(5);
 /// How long a live stream rides out a database outage before it gives up.
 const OUTAGE_TOLERANCE: Duration = Duration::from_secs(60);
 
+/// The long poll's `lastSequence` range (sequences are 32-bit) and `timeout` range in
+/// seconds; the OpenAPI document publishes the same bounds.
+pub const POLL_LAST_SEQUENCE: (i64, i64) = (0, i32::MAX as i64);
+pub const POLL_TIMEOUT_SECS: (i64, i64) = (1, 60);
+
 /// Stream modes this host serves.
 pub const SUPPORTED_MODES: &[&str] = &["updates", "debug"];
 
@@ -104,19 +109,7 @@ pub async fn stream(
     let query = super::query_params(query)?;
     let mode = parse_modes(query.get("streamMode").map(String::as_str))?;
     let id = parse_run_id(&super::path_param(run)?)?;
-    let after = match headers
-        .get("last-event-id")
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-    {
-        None | Some("") => -1,
-        Some(v) => v.parse::<i32>().ok().filter(|n| *n >= -1).ok_or_else(|| {
-            ApiError::validation(
-                format!("Last-Event-ID must be an event sequence number, got {v:?}"),
-                "Last-Event-ID",
-            )
-        })?,
-    };
+    let after = last_event_id(&headers)?;
     // A stream holds its slot for as long as it is open.
     let slot = state.admission.stream_slot()?;
     // Subscribe before the first read so no event can slip between the read and the wait.
@@ -143,6 +136,25 @@ pub async fn stream(
                 .text("keepalive"),
         )
         .into_response())
+}
+
+/// The `Last-Event-ID` header: the sequence of the last event the client has (absent or
+/// empty: none, replay from the start). Anything else, ASCII or not, is refused: silently
+/// replaying from the start would hand the client events it already has.
+fn last_event_id(headers: &HeaderMap) -> ApiResult<i32> {
+    let Some(raw) = headers.get("last-event-id") else {
+        return Ok(-1);
+    };
+    let text = String::from_utf8_lossy(raw.as_bytes());
+    match text.trim() {
+        "" => Ok(-1),
+        v => v.parse::<i32>().ok().filter(|n| *n >= -1).ok_or_else(|| {
+            ApiError::validation(
+                format!("Last-Event-ID must be an event sequence number, got {v:?}"),
+                "Last-Event-ID",
+            )
+        }),
+    }
 }
 
 /// Feed one SSE client: the backfill, then live pages as notices arrive, ending after the
@@ -267,14 +279,17 @@ pub async fn poll(
             })
             .transpose()
     };
-    let last = int("lastSequence")?;
-    if last.is_some_and(|n| n < 0) {
-        return Err(ApiError::validation(
-            "lastSequence must be >= 0",
-            "lastSequence",
-        ));
-    }
-    let timeout = Duration::from_secs(int("timeout")?.unwrap_or(30).clamp(1, 60) as u64);
+    let in_range = |name: &str, (min, max): (i64, i64)| -> ApiResult<Option<i64>> {
+        match int(name)? {
+            Some(n) if n < min || n > max => Err(ApiError::validation(
+                format!("{name} must be between {min} and {max}, got {n}"),
+                name,
+            )),
+            n => Ok(n),
+        }
+    };
+    let last = in_range("lastSequence", POLL_LAST_SEQUENCE)?;
+    let timeout = Duration::from_secs(in_range("timeout", POLL_TIMEOUT_SECS)?.unwrap_or(30) as u64);
     // v1 leaves the cursor's meaning open and clients send lastSequence=0 to mean "from the
     // start": absent or 0 reads from sequence 0; N > 0 reads events after N.
     let after = match last {

@@ -12,15 +12,16 @@ use std::collections::HashMap;
 use crate::error::{ApiError, ApiResult};
 use crate::state::SharedState;
 
-/// A path parameter, with a malformed path answered as an envelope instead of plain text.
+/// An id from the path. One that cannot exist (its percent-encoding is not UTF-8, or it holds
+/// U+0000) names nothing: 404, like any unknown id, as an envelope.
 pub fn path_param(p: Result<Path<String>, PathRejection>) -> ApiResult<String> {
-    p.map(|Path(s)| s).map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "validation_error",
-            format!("bad path: {e}"),
-        )
-    })
+    match p {
+        Ok(Path(id)) if !id.contains('\0') => Ok(id),
+        Ok(_) => Err(ApiError::not_found(
+            "no resource has an id containing U+0000",
+        )),
+        Err(e) => Err(ApiError::not_found(format!("no resource has this id: {e}"))),
+    }
 }
 
 /// Query parameters, with a malformed query answered as an envelope.

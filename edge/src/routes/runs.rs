@@ -3,7 +3,7 @@
 
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Map, Value};
@@ -171,13 +171,15 @@ pub async fn action(
     State(state): State<SharedState>,
     caller: Caller,
     headers: HeaderMap,
+    uri: Uri,
     target: Result<Path<String>, PathRejection>,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
     let target = super::path_param(target)?;
     match target.rsplit_once(':') {
         Some((run, "cancel")) => cancel_run(&state, &caller, &headers, run, body).await,
-        _ => Err(crate::method_not_allowed_error()),
+        // methods::enforce answers every other POST here (405 with Allow) before routing.
+        _ => Ok(crate::methods::not_allowed(uri.path())),
     }
 }
 
