@@ -12,6 +12,8 @@ pub mod definition_check;
 pub mod engine;
 pub mod field_path;
 pub mod guc;
+#[cfg(test)]
+mod properties;
 pub mod run_options;
 pub mod schema_cache;
 pub mod wake;
