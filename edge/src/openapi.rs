@@ -6,7 +6,9 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use serde_json::{json, Map, Value};
 
-use crate::routes::events::{POLL_LAST_SEQUENCE, POLL_TIMEOUT_SECS};
+use crate::routes::events::{
+    stream_mode_pattern, LAST_EVENT_ID_PATTERN, POLL_LAST_SEQUENCE, POLL_TIMEOUT_SECS,
+};
 
 /// Every operation the edge serves: (method, path, operationId, scope or "" when public).
 pub const ROUTES: &[(&str, &str, &str, &str)] = &[
@@ -46,10 +48,29 @@ pub const ROUTES: &[(&str, &str, &str, &str)] = &[
     ),
 ];
 
-/// A bundled schema, kept whole: its `$id` makes its internal `#/$defs/...` references
-/// resolve inside it, as JSON Schema 2020-12 (and so OpenAPI 3.1) specifies.
-fn schema(src: &str) -> Value {
-    serde_json::from_str(src).expect("bundled schema is JSON")
+/// A bundled schema as a component named `name`. Its `$id` goes and its internal
+/// `#/$defs/...` references are rewritten to point into the document
+/// (`#/components/schemas/<name>/$defs/...`): 2020-12 would resolve them against the `$id`,
+/// but OpenAPI tools resolve references against the document, and would miss them.
+fn component(name: &str, src: &str) -> Value {
+    fn rebase(v: &mut Value, prefix: &str) {
+        match v {
+            Value::Object(map) => {
+                map.remove("$id");
+                if let Some(Value::String(r)) = map.get_mut("$ref") {
+                    if let Some(rest) = r.strip_prefix("#/") {
+                        *r = format!("{prefix}/{rest}");
+                    }
+                }
+                map.values_mut().for_each(|v| rebase(v, prefix));
+            }
+            Value::Array(items) => items.iter_mut().for_each(|v| rebase(v, prefix)),
+            _ => {}
+        }
+    }
+    let mut v: Value = serde_json::from_str(src).expect("bundled schema is JSON");
+    rebase(&mut v, &format!("#/components/schemas/{name}"));
+    v
 }
 
 fn error_response(description: &str) -> Value {
@@ -159,13 +180,21 @@ fn operation(path: &str, id: &str, scope: &str) -> Value {
         }
         "streamRunEvents" => {
             op.insert("summary".into(), json!("Server-sent events: backfill after Last-Event-ID, then live; closes after the terminal event"));
-            extra_params.push(json!({ "name": "streamMode", "in": "query", "schema": { "type": "string", "enum": ["updates", "debug"] } }));
-            extra_params.push(
-                json!({ "name": "Last-Event-ID", "in": "header", "schema": { "type": "string" } }),
-            );
+            extra_params.push(json!({ "name": "streamMode", "in": "query",
+                "description": "Comma-separated stream modes (default updates)",
+                "schema": { "type": "string", "pattern": stream_mode_pattern() } }));
+            extra_params.push(json!({ "name": "Last-Event-ID", "in": "header",
+                "description": "The sequence of the last event the client has; the stream resumes after it",
+                "schema": { "type": "string", "pattern": LAST_EVENT_ID_PATTERN } }));
+            // One schema per event frame (id = sequence, event = type, data = RunEvent JSON).
             responses.insert(
                 "200".into(),
-                json!({ "description": "text/event-stream of RunEventDoc frames", "content": { "text/event-stream": { "schema": { "type": "string" } } } }),
+                json!({ "description": "text/event-stream of RunEvent frames; keep-alive comments between them", "content": { "text/event-stream": {
+                    "schema": { "type": "object", "required": ["id", "event", "data"], "properties": {
+                        "id": { "type": "string", "pattern": "^[0-9]+$" },
+                        "event": { "type": "string" },
+                        "data": { "type": "string", "contentMediaType": "application/json",
+                                  "contentSchema": { "$ref": "#/components/schemas/RunEvent" } } } } } } }),
             );
             responses.insert(
                 "400".into(),
@@ -281,12 +310,12 @@ pub fn document() -> Value {
         "components": {
             "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer", "description": "API key (openwop.create_api_key)" } },
             "schemas": {
-                "RunCreateRequest": schema(crate::validate::RUN_CREATE_SCHEMA),
-                "RunCancelRequest": schema(crate::validate::RUN_CANCEL_SCHEMA),
-                "ErrorEnvelope": schema(include_str!("../../schemas/error-envelope.v1.json")),
-                "RunSnapshot": schema(include_str!("../../schemas/run-snapshot.v1.json")),
-                "RunEvent": schema(include_str!("../../schemas/run-event.v1.json")),
-                "WorkflowDefinition": schema(include_str!("../../schemas/workflow-definition.v1.json")),
+                "RunCreateRequest": component("RunCreateRequest", crate::validate::RUN_CREATE_SCHEMA),
+                "RunCancelRequest": component("RunCancelRequest", crate::validate::RUN_CANCEL_SCHEMA),
+                "ErrorEnvelope": component("ErrorEnvelope", include_str!("../../schemas/error-envelope.v1.json")),
+                "RunSnapshot": component("RunSnapshot", include_str!("../../schemas/run-snapshot.v1.json")),
+                "RunEvent": component("RunEvent", include_str!("../../schemas/run-event.v1.json")),
+                "WorkflowDefinition": component("WorkflowDefinition", include_str!("../../schemas/workflow-definition.v1.json")),
             }
         }
     })

@@ -4,6 +4,7 @@
 #   2. install the extension, start a fresh throwaway cluster with it preloaded
 #   3. SQL regression tests (pg_regress, expected output in tests/regress/expected)
 #   4. edge unit tests and the end-to-end tests (real cluster + real edge binary over HTTP)
+#   5. property-based fuzzing of the HTTP API from its OpenAPI document (tests/support/fuzz.sh)
 # Settings: OPENWOP_TEST_PGPORT (default 54339), PGBIN.
 set -euo pipefail
 
@@ -66,4 +67,7 @@ export OPENWOP_TEST_PGDATA="$data" OPENWOP_TEST_PGPORT="$port" OPENWOP_TEST_PGBI
 export OPENWOP_TEST_CLUSTER_SCRIPT="$repo/tests/support/cluster.sh"
 export OPENWOP_EDGE_BIN="$repo/target/debug/edge"
 cargo test -p edge -p openwop-e2e -- --test-threads="${OPENWOP_TEST_THREADS:-4}"
+
+step "property-based fuzzing of the HTTP API (schemathesis, from our OpenAPI document)"
+tests/support/fuzz.sh
 step "all tests passed"

@@ -45,6 +45,13 @@ pub enum Mode {
     Debug,
 }
 
+/// The documented shape of `?streamMode`: empty, or a comma-separated list of the modes this
+/// host serves (exactly what `parse_modes` accepts).
+pub fn stream_mode_pattern() -> String {
+    let one = format!("({})", SUPPORTED_MODES.join("|"));
+    format!("^({one}(,{one})*)?$")
+}
+
 /// `?streamMode=a[,b]`: default `updates`; any mode we do not serve is refused up front.
 pub fn parse_modes(raw: Option<&str>) -> ApiResult<Mode> {
     let Some(raw) = raw.filter(|r| !r.is_empty()) else {
@@ -52,7 +59,7 @@ pub fn parse_modes(raw: Option<&str>) -> ApiResult<Mode> {
     };
     let mut mode = Mode::Updates;
     for m in raw.split(',') {
-        match m.trim() {
+        match m {
             "updates" => {}
             "debug" => mode = Mode::Debug,
             other => {
@@ -138,22 +145,35 @@ pub async fn stream(
         .into_response())
 }
 
-/// The `Last-Event-ID` header: the sequence of the last event the client has (absent or
-/// empty: none, replay from the start). Anything else, ASCII or not, is refused: silently
-/// replaying from the start would hand the client events it already has.
+/// What a `Last-Event-ID` may be: empty, -1 (both: from the start) or a sequence number. The
+/// OpenAPI document publishes this pattern, and the header is checked against it, so the two
+/// cannot drift.
+pub const LAST_EVENT_ID_PATTERN: &str = "^(-1|[0-9]{1,9})?$";
+
+/// The `Last-Event-ID` header: the sequence of the last event the client has (-1: none).
+/// Anything the pattern refuses, ASCII or not, is a 400: silently replaying from the start
+/// would hand the client events it already has.
 fn last_event_id(headers: &HeaderMap) -> ApiResult<i32> {
+    static PATTERN: std::sync::OnceLock<jsonschema::Validator> = std::sync::OnceLock::new();
     let Some(raw) = headers.get("last-event-id") else {
         return Ok(-1);
     };
     let text = String::from_utf8_lossy(raw.as_bytes());
-    match text.trim() {
-        "" => Ok(-1),
-        v => v.parse::<i32>().ok().filter(|n| *n >= -1).ok_or_else(|| {
-            ApiError::validation(
-                format!("Last-Event-ID must be an event sequence number, got {v:?}"),
-                "Last-Event-ID",
+    let valid = PATTERN
+        .get_or_init(|| {
+            jsonschema::validator_for(
+                &json!({ "type": "string", "pattern": LAST_EVENT_ID_PATTERN }),
             )
-        }),
+            .expect("the Last-Event-ID pattern compiles")
+        })
+        .is_valid(&json!(text));
+    match text.parse::<i32>() {
+        _ if !valid => Err(ApiError::validation(
+            format!("Last-Event-ID must be an event sequence number, got {text:?}"),
+            "Last-Event-ID",
+        )),
+        Ok(n) => Ok(n),
+        Err(_) => Ok(-1), // empty
     }
 }
 
@@ -333,6 +353,28 @@ mod tests {
         assert_eq!(e.code, "unsupported_stream_mode");
         assert_eq!(e.details.unwrap()["supported"], json!(["updates", "debug"]));
         assert!(parse_modes(Some("updates,messages")).is_err());
+        assert!(parse_modes(Some(" updates")).is_err() && parse_modes(Some("updates,")).is_err());
+        // The documented pattern accepts exactly what parse_modes accepts.
+        let pattern =
+            jsonschema::validator_for(&json!({ "pattern": stream_mode_pattern() })).unwrap();
+        for s in [
+            "",
+            "updates",
+            "debug",
+            "debug,updates",
+            "updates,debug,updates",
+            " updates",
+            "updates,",
+            "values",
+            ",",
+            "Updates",
+        ] {
+            assert_eq!(
+                pattern.is_valid(&json!(s)),
+                parse_modes(Some(s)).is_ok(),
+                "{s:?}"
+            );
+        }
     }
 
     #[test]
