@@ -58,6 +58,17 @@ async fn a_poisoned_run_is_failed_and_the_others_proceed() {
     );
 }
 
+/// Failed batches and quarantines of every worker since the cluster started.
+async fn worker_errors(db: &tokio_postgres::Client) -> i64 {
+    db.query_one(
+        "SELECT coalesce(sum(errors), 0)::bigint FROM openwop.worker_stats()",
+        &[],
+    )
+    .await
+    .unwrap()
+    .get(0)
+}
+
 /// Regression: a delayed run whose event counter was set back by hand (`next_seq = 0`) used to
 /// fail every batch of both workers on `events_pkey`, and its quarantine failed on the same
 /// key, so it stayed first in the queue and no tenant's runs completed. Now the claim sees the
@@ -72,14 +83,7 @@ async fn a_run_with_a_broken_counter_stalls_nobody() {
     } = setup().await;
     let other = new_tenant(&db, None).await;
     let other_api = edge.api(&other.key);
-    let errors_before: i64 = db
-        .query_one(
-            "SELECT coalesce(sum(errors), 0)::bigint FROM openwop.worker_stats()",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let errors_before = worker_errors(&db).await;
 
     let poisoned = victim_api
         .start("conformance-delay", json!({ "delayMs": 30000 }))
@@ -129,14 +133,7 @@ async fn a_run_with_a_broken_counter_stalls_nobody() {
         events.len() - 1
     );
 
-    let errors_after: i64 = db
-        .query_one(
-            "SELECT coalesce(sum(errors), 0)::bigint FROM openwop.worker_stats()",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let errors_after = worker_errors(&db).await;
     assert!(
         errors_after - errors_before <= 5,
         "{} failed batches or quarantines",
