@@ -341,7 +341,12 @@ fn process_batch(size: i32) -> Result<Batch, String> {
             // the whole batch, for every tenant.
             let (counter, log) = (item.get("nextSeq"), item.get("logNextSeq"));
             if counter != log {
-                let why = format!("next_seq is {counter:?} but the log continues at {log:?}");
+                let show = |v: Option<&Value>| v.map_or("missing".into(), Value::to_string);
+                let why = format!(
+                    "next_seq is {} but the log continues at {}",
+                    show(counter),
+                    show(log)
+                );
                 broken.push((tenant, run_id, why));
                 continue;
             }
