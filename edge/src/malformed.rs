@@ -9,9 +9,10 @@
 use std::io;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
+use std::time::Duration;
 
 use axum::serve::Listener;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::PROTOCOL_VERSION;
@@ -77,40 +78,88 @@ fn rewrite(buf: &[u8]) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// How long, and for how many bytes, a refused request's leftovers are read and dropped
+/// after the envelope went out (see `Drop`).
+const LINGER: Duration = Duration::from_secs(2);
+const LINGER_BYTES: usize = 4 << 20;
+
 /// A connection whose automatic parser-error responses become envelopes.
-pub struct EnvelopedIo<T> {
-    inner: T,
+pub struct EnvelopedIo {
+    /// Always `Some` until dropped.
+    inner: Option<TcpStream>,
     /// A rewritten response not yet fully written, and how much of it has been.
     pending: Option<(Vec<u8>, usize)>,
+    /// An envelope replaced one of hyper's refusals: the client may still be sending.
+    refused: bool,
 }
 
-impl<T: AsyncWrite + Unpin> EnvelopedIo<T> {
+impl EnvelopedIo {
+    fn stream(&mut self) -> Pin<&mut TcpStream> {
+        Pin::new(self.inner.as_mut().expect("the stream lives until drop"))
+    }
+
     fn poll_pending(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        while let Some((bytes, done)) = &mut self.pending {
-            let n = ready!(Pin::new(&mut self.inner).poll_write(cx, &bytes[*done..]))?;
+        while self.pending.is_some() {
+            let (bytes, done) = self.pending.take().expect("checked");
+            let n = match self.stream().poll_write(cx, &bytes[done..]) {
+                Poll::Ready(Ok(n)) => n,
+                other => {
+                    self.pending = Some((bytes, done));
+                    return other.map_ok(|_| ());
+                }
+            };
             if n == 0 {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
             }
-            *done += n;
-            if *done == bytes.len() {
-                self.pending = None;
+            if done + n < bytes.len() {
+                self.pending = Some((bytes, done + n));
             }
         }
         Poll::Ready(Ok(()))
     }
 }
 
-impl<T: AsyncRead + Unpin> AsyncRead for EnvelopedIo<T> {
+/// After a refusal hyper closes the connection while the client may still be sending (a
+/// megabyte of headers, say). Closing a socket with unread input makes the kernel answer
+/// with a reset, which can destroy the envelope before the client reads it; so, like
+/// nginx's lingering close, the rest is read and dropped for a moment first.
+impl Drop for EnvelopedIo {
+    fn drop(&mut self) {
+        let Some(mut stream) = self.inner.take() else {
+            return;
+        };
+        if !self.refused {
+            return;
+        }
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            handle.spawn(async move {
+                let mut sink = vec![0u8; 64 << 10];
+                let mut read = 0;
+                let drain = async {
+                    while read < LINGER_BYTES {
+                        match stream.read(&mut sink).await {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => read += n,
+                        }
+                    }
+                };
+                let _ = tokio::time::timeout(LINGER, drain).await;
+            });
+        }
+    }
+}
+
+impl AsyncRead for EnvelopedIo {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_read(cx, buf)
+        self.stream().poll_read(cx, buf)
     }
 }
 
-impl<T: AsyncWrite + Unpin> AsyncWrite for EnvelopedIo<T> {
+impl AsyncWrite for EnvelopedIo {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -120,10 +169,11 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for EnvelopedIo<T> {
         if let Some(rewritten) = rewrite(buf) {
             // Taken whole: hyper sees its bytes written, the client gets the envelope.
             self.pending = Some((rewritten, 0));
+            self.refused = true;
             let _ = self.poll_pending(cx)?;
             return Poll::Ready(Ok(buf.len()));
         }
-        Pin::new(&mut self.inner).poll_write(cx, buf)
+        self.stream().poll_write(cx, buf)
     }
 
     fn poll_write_vectored(
@@ -134,22 +184,22 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for EnvelopedIo<T> {
         ready!(self.poll_pending(cx))?;
         match bufs.iter().find(|b| !b.is_empty()) {
             Some(first) if rewrite(first).is_some() => self.poll_write(cx, first),
-            _ => Pin::new(&mut self.inner).poll_write_vectored(cx, bufs),
+            _ => self.stream().poll_write_vectored(cx, bufs),
         }
     }
 
     fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
+        self.inner.as_ref().is_some_and(|s| s.is_write_vectored())
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         ready!(self.poll_pending(cx))?;
-        Pin::new(&mut self.inner).poll_flush(cx)
+        self.stream().poll_flush(cx)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         ready!(self.poll_pending(cx))?;
-        Pin::new(&mut self.inner).poll_shutdown(cx)
+        self.stream().poll_shutdown(cx)
     }
 }
 
@@ -157,7 +207,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for EnvelopedIo<T> {
 pub struct EnvelopedListener(pub TcpListener);
 
 impl Listener for EnvelopedListener {
-    type Io = EnvelopedIo<TcpStream>;
+    type Io = EnvelopedIo;
     type Addr = std::net::SocketAddr;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
@@ -165,8 +215,9 @@ impl Listener for EnvelopedListener {
         let _ = stream.set_nodelay(true);
         (
             EnvelopedIo {
-                inner: stream,
+                inner: Some(stream),
                 pending: None,
+                refused: false,
             },
             addr,
         )
