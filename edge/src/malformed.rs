@@ -212,6 +212,7 @@ impl Listener for EnvelopedListener {
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
         let (stream, addr) = Listener::accept(&mut self.0).await;
+        // Small writes (SSE frames, short JSON) go out at once instead of waiting on Nagle.
         let _ = stream.set_nodelay(true);
         (
             EnvelopedIo {
