@@ -17,7 +17,7 @@ test: deps ## Run every test: unit, #[pg_test], SQL regression, end-to-end (fres
 	@tests/support/test.sh
 
 unit: ## Only the pure Rust unit tests (no database)
-	cargo test -p openwop --lib -- engine properties definition_check
+	cargo test -p openwop --lib -- engine properties protocol definition_check
 	cargo test -p edge --lib
 
 bench: deps ## Throughput and latency of runs over HTTP (see README: Benchmark)

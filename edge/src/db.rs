@@ -55,10 +55,7 @@ pub struct EventPage {
 
 impl EventPage {
     pub fn is_terminal(&self) -> bool {
-        matches!(
-            self.run_status.as_str(),
-            "completed" | "failed" | "cancelled"
-        )
+        crate::protocol::is_terminal_status(&self.run_status)
     }
 }
 
@@ -68,10 +65,6 @@ pub fn event_seq(doc: &Value) -> i32 {
 
 pub fn event_type(doc: &Value) -> &str {
     doc.get("type").and_then(Value::as_str).unwrap_or("")
-}
-
-pub fn is_terminal_type(t: &str) -> bool {
-    matches!(t, "run.completed" | "run.failed" | "run.cancelled")
 }
 
 impl Db {

@@ -17,6 +17,9 @@ pub mod listen;
 pub mod malformed;
 pub mod methods;
 pub mod openapi;
+/// The engine's event catalog and run statuses: the very file the extension compiles.
+#[path = "../../pgext/src/protocol.rs"]
+pub mod protocol;
 pub mod routes;
 pub mod state;
 pub mod validate;

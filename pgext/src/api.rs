@@ -32,6 +32,13 @@ fn _caller() -> String {
     }
 }
 
+/// The run statuses that are final (`protocol::TERMINAL_STATUSES`), for SQL. Immutable, so
+/// a query's `status = ANY (openwop._terminal_statuses())` is folded to a constant.
+#[pg_extern(immutable, parallel_safe)]
+fn _terminal_statuses() -> Vec<&'static str> {
+    crate::protocol::TERMINAL_STATUSES.to_vec()
+}
+
 /// Wake the workers when the current transaction commits (nothing happens if it aborts).
 #[pg_extern(volatile)]
 fn _wake_at_commit() {

@@ -14,6 +14,7 @@ pub mod field_path;
 pub mod guc;
 #[cfg(test)]
 mod properties;
+pub mod protocol;
 pub mod run_options;
 pub mod schema_cache;
 pub mod wake;

@@ -26,6 +26,7 @@ use crate::engine::model::{compile, Definition, Workflow};
 use crate::engine::nodes::ErrorObject;
 use crate::engine::step::{fail_unexecutable, step, ClaimedRun, StepOutput};
 use crate::guc;
+use crate::protocol::EventType;
 use crate::wake::{self, BUSY, IDLE};
 
 /// NOTIFY payloads must stay under 8000 bytes; chunks of "run:seq" pairs stay well below.
@@ -212,10 +213,11 @@ fn quarantine(tenant: &str, run: &str, why: &str) {
             tenant.to_string().into(),
             run.to_string().into(),
             why.to_string().into(),
+            EventType::RunFailed.name().into(),
         ]
     };
     let quarantined = in_transaction(|| {
-        Spi::get_one_with_args::<bool>("SELECT openwop._quarantine($1, $2::uuid, $3)", &args())
+        Spi::get_one_with_args::<bool>("SELECT openwop._quarantine($1, $2::uuid, $3, $4)", &args())
             .map_err(|e| e.to_string())
     });
     match quarantined {

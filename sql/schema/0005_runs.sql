@@ -92,7 +92,7 @@ BEGIN
             'openwop.dedup:' || tenant || '/' || coalesce(options->'owner'->>'workspace', '') || '/' || scope, 0));
         SELECT r.id INTO active FROM openwop.runs r
         WHERE r.tenant_id = tenant
-          AND r.status NOT IN ('completed', 'failed', 'cancelled')
+          AND r.status <> ALL (openwop._terminal_statuses())
           AND coalesce(r.options->>'scopeId', 'workflow:' || r.workflow_id) = scope
           AND coalesce(r.owner->>'workspace', '') = coalesce(options->'owner'->>'workspace', '')
         LIMIT 1;
@@ -332,7 +332,7 @@ DECLARE
 BEGIN
     LOOP
         doc := openwop.run(run_id, tenant);
-        EXIT WHEN doc->>'status' IN ('completed', 'failed', 'cancelled') OR clock_timestamp() >= deadline;
+        EXIT WHEN doc->>'status' = ANY (openwop._terminal_statuses()) OR clock_timestamp() >= deadline;
         PERFORM pg_sleep(least(pause, greatest(extract(epoch FROM deadline - clock_timestamp()), 0)));
         pause := least(pause * 2, 0.1);
     END LOOP;

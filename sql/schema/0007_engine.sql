@@ -129,9 +129,9 @@ COMMENT ON FUNCTION openwop._next_ready() IS 'Internal (workers): the earliest r
 -- Fail one run that the engine cannot step (its batch keeps failing even alone, or its row
 -- breaks an invariant, e.g. next_seq out of step with its log): record run.failed with
 -- internal_error so it stops being claimed and its callers learn why. Runs in its own
--- transaction. The event goes after the last one in the log, whatever the run row says:
+-- transaction. The worker names the event type (the engine's catalog is its one home). The event goes after the last one in the log, whatever the run row says:
 -- the log is the truth, and the counter may be what is broken.
-CREATE FUNCTION openwop._quarantine(tenant text, run_id uuid, message text) RETURNS boolean
+CREATE FUNCTION openwop._quarantine(tenant text, run_id uuid, message text, failed_event text) RETURNS boolean
 LANGUAGE plpgsql
 SET search_path = ''
 AS $$
@@ -144,13 +144,13 @@ DECLARE
 BEGIN
     SELECT x.status, x.started_at INTO r FROM openwop.runs x
     WHERE x.tenant_id = tenant AND x.id = run_id FOR UPDATE;
-    IF NOT FOUND OR r.status IN ('completed', 'failed', 'cancelled') THEN
+    IF NOT FOUND OR r.status = ANY (openwop._terminal_statuses()) THEN
         RETURN false;  -- already finished (perhaps by another worker): nothing to do
     END IF;
     SELECT coalesce(max(e.seq) + 1, 0) INTO seq FROM openwop.events e
     WHERE e.tenant_id = tenant AND e.run_id = run_id;
     INSERT INTO openwop.events (tenant_id, run_id, seq, type, node_id, payload, ts)
-    VALUES (tenant, run_id, seq, 'run.failed', NULL,
+    VALUES (tenant, run_id, seq, failed_event, NULL,
             jsonb_build_object('error', err, 'durationMs',
                 coalesce((extract(epoch FROM clock_timestamp() - r.started_at) * 1000)::bigint, 0)),
             clock_timestamp());
@@ -163,8 +163,8 @@ BEGIN
     RETURN true;
 END
 $$;
-COMMENT ON FUNCTION openwop._quarantine(text, uuid, text) IS
-  'Internal (workers): fail a run that cannot be stepped, with internal_error, after the last event of its log. False if it had already finished.';
+COMMENT ON FUNCTION openwop._quarantine(text, uuid, text, text) IS
+  'Internal (workers): fail a run that cannot be stepped, with internal_error (failed_event: the run-failed event type, named by the engine), after the last event of its log. False if it had already finished.';
 
 -- Take a run out of the queue for a while without writing anything (the last resort when
 -- even _quarantine fails), so it cannot hold up the runs behind it.

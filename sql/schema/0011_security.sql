@@ -62,7 +62,7 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA openwop TO openwop_
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA openwop TO openwop_engine;
 REVOKE EXECUTE ON FUNCTION
     openwop._claim(integer), openwop._apply(jsonb), openwop._maintain(), openwop._next_ready(),
-    openwop._quarantine(text, uuid, text), openwop._park(text, uuid, interval), openwop._definition(text, text, integer),
+    openwop._quarantine(text, uuid, text, text), openwop._park(text, uuid, interval), openwop._definition(text, text, integer),
     openwop.grant_tenant_role(name, text), openwop.revoke_tenant_role(name),
     openwop.create_tenant(text, text), openwop.authenticate(text),
     openwop.worker_stats(), openwop.wake_stats()

@@ -18,9 +18,10 @@ use tokio::sync::{broadcast, mpsc};
 use uuid::Uuid;
 
 use crate::auth::Caller;
-use crate::db::{event_seq, event_type, is_terminal_type, parse_run_id, EventPage};
+use crate::db::{event_seq, event_type, parse_run_id, EventPage};
 use crate::error::{ApiError, ApiResult};
 use crate::listen::Notice;
+use crate::protocol::{EventType, Tier};
 use crate::state::SharedState;
 
 /// Events fetched per read.
@@ -75,27 +76,8 @@ pub fn parse_modes(raw: Option<&str>) -> ApiResult<Mode> {
     Ok(mode)
 }
 
-/// Whether `updates` mode carries an event type (debug carries everything).
-pub fn in_updates(t: &str) -> bool {
-    t.starts_with("run.")
-        || t.starts_with("interrupt.")
-        || t.starts_with("approval.")
-        || t.starts_with("clarification.")
-        || t.starts_with("cap.")
-        || matches!(
-            t,
-            "node.completed"
-                | "node.failed"
-                | "node.skipped"
-                | "node.suspended"
-                | "node.dispatched"
-                | "node.cancelled"
-                | "artifact.created"
-        )
-}
-
 fn admitted(mode: Mode, t: &str) -> bool {
-    mode == Mode::Debug || in_updates(t)
+    mode == Mode::Debug || EventType::tier_of(t) == Tier::Updates
 }
 
 fn frame(doc: &Value) -> Event {
@@ -202,7 +184,7 @@ async fn follow(
             if admitted(mode, event_type(doc)) && tx.send(frame(doc)).await.is_err() {
                 return; // the client went away
             }
-            if is_terminal_type(event_type(doc)) {
+            if EventType::is_terminal_name(event_type(doc)) {
                 return;
             }
         }
@@ -379,9 +361,19 @@ mod tests {
 
     #[test]
     fn updates_mode_filters_node_started() {
-        assert!(
-            in_updates("run.started") && in_updates("node.completed") && in_updates("cap.breached")
-        );
-        assert!(!in_updates("node.started") && !in_updates("log.appended"));
+        for t in [
+            "run.started",
+            "node.completed",
+            "cap.breached",
+            "run.failed",
+        ] {
+            assert!(admitted(Mode::Updates, t), "{t}");
+        }
+        for t in ["node.started", "vendor.custom"] {
+            assert!(
+                !admitted(Mode::Updates, t) && admitted(Mode::Debug, t),
+                "{t}"
+            );
+        }
     }
 }

@@ -12,6 +12,7 @@ use super::clock::{iso, parse_iso};
 use super::expr::{json_eq, lookup, parse_path, truthy, Segment};
 use super::model::{Condition, Port, TriggerRule, Workflow};
 use super::nodes::{self, delay_outputs, ErrorObject, Outcome};
+use crate::protocol::{is_terminal_status, EventType};
 
 /// A run as `openwop._claim` returns it.
 #[derive(Debug, Clone, Deserialize)]
@@ -107,11 +108,15 @@ pub struct EventRow {
     pub tenant_id: String,
     pub run_id: String,
     pub seq: i32,
-    #[serde(rename = "type")]
-    pub kind: &'static str,
+    #[serde(rename = "type", serialize_with = "event_name")]
+    pub kind: EventType,
     pub node_id: Option<String>,
     pub payload: Value,
     pub ts_us: i64,
+}
+
+fn event_name<S: serde::Serializer>(kind: &EventType, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(kind.name())
 }
 
 /// One timer to arm.
@@ -152,8 +157,6 @@ pub struct StepOutput {
     pub run: RunRow,
 }
 
-pub const TERMINAL: [&str; 3] = ["completed", "failed", "cancelled"];
-
 /// Step one claimed run. `clock` returns epoch microseconds (tests pass a fake one);
 /// `budget` is the most nodes this step may visit.
 pub fn step(
@@ -176,7 +179,7 @@ pub fn fail_unexecutable(
     error: ErrorObject,
 ) -> StepOutput {
     let mut s = Stepper::new(run, wf_placeholder, clock);
-    if !TERMINAL.contains(&s.status.as_str()) {
+    if !is_terminal_status(&s.status) {
         s.fail_run(error, None);
     }
     s.finish()
@@ -228,7 +231,7 @@ impl<'a> Stepper<'a> {
         (self.clock)()
     }
 
-    fn emit(&mut self, kind: &'static str, node_id: Option<&str>, payload: Value) {
+    fn emit(&mut self, kind: EventType, node_id: Option<&str>, payload: Value) {
         let ts_us = self.now();
         self.events.push(EventRow {
             tenant_id: self.run.tenant_id.clone(),
@@ -250,7 +253,7 @@ impl<'a> Stepper<'a> {
     }
 
     fn advance(&mut self, budget: u32) {
-        if TERMINAL.contains(&self.status.as_str()) {
+        if is_terminal_status(&self.status) {
             return; // a stale wake-up: nothing to do
         }
         if let Some(request) = self.run.cancel_request.clone() {
@@ -309,7 +312,7 @@ impl<'a> Stepper<'a> {
                 payload[key] = v.clone();
             }
         }
-        self.emit("run.started", None, payload);
+        self.emit(EventType::RunStarted, None, payload);
         self.status = "running".into();
     }
 
@@ -351,7 +354,7 @@ impl<'a> Stepper<'a> {
         if self.run.node_executions + 1 > limit {
             let observed = self.run.node_executions + 1;
             self.emit(
-                "cap.breached",
+                EventType::CapBreached,
                 Some(&node.id),
                 json!({"kind": "node-executions", "limit": limit, "observed": observed, "nodeId": node.id}),
             );
@@ -367,7 +370,7 @@ impl<'a> Stepper<'a> {
         self.run.node_executions += 1;
         let started = self.now();
         self.emit(
-            "node.started",
+            EventType::NodeStarted,
             Some(&node.id),
             json!({"nodeId": node.id, "typeId": node.type_id, "attempt": 0}),
         );
@@ -404,7 +407,7 @@ impl<'a> Stepper<'a> {
         let node_id = self.wf.nodes[i].id.clone();
         let now = self.now();
         self.emit(
-            "node.completed",
+            EventType::NodeCompleted,
             Some(&node_id),
             json!({"nodeId": node_id, "outputs": outputs, "durationMs": (now - started).max(0) / 1000}),
         );
@@ -425,7 +428,7 @@ impl<'a> Stepper<'a> {
         let wf = self.wf;
         let node_id = wf.nodes[i].id.clone();
         self.emit(
-            "node.failed",
+            EventType::NodeFailed,
             Some(&node_id),
             json!({"nodeId": node_id, "error": error.to_json(), "attempts": 1}),
         );
@@ -454,7 +457,7 @@ impl<'a> Stepper<'a> {
     fn skip(&mut self, i: usize, reason: String) {
         let node_id = self.wf.nodes[i].id.clone();
         self.emit(
-            "node.skipped",
+            EventType::NodeSkipped,
             Some(&node_id),
             json!({"nodeId": node_id, "reason": reason}),
         );
@@ -664,7 +667,7 @@ impl<'a> Stepper<'a> {
             {
                 let node_id = self.wf.nodes[i].id.clone();
                 self.emit(
-                    "node.cancelled",
+                    EventType::NodeCancelled,
                     Some(&node_id),
                     json!({"nodeId": node_id, "reason": reason}),
                 );
@@ -685,7 +688,7 @@ impl<'a> Stepper<'a> {
         if let Some(n) = &self.current {
             payload["nodeId"] = json!(n);
         }
-        self.emit("cap.breached", None, payload);
+        self.emit(EventType::CapBreached, None, payload);
         self.cancel_running_nodes("run_timeout");
         self.fail_run(
             ErrorObject::new(
@@ -702,7 +705,7 @@ impl<'a> Stepper<'a> {
         if let Some(n) = &failed_node {
             payload["failedNodeId"] = json!(n);
         }
-        self.emit("run.failed", None, payload);
+        self.emit(EventType::RunFailed, None, payload);
         self.status = "failed".into();
         self.error = Some(error.to_json());
         self.current = failed_node;
@@ -717,7 +720,7 @@ impl<'a> Stepper<'a> {
                 payload[key] = v.clone();
             }
         }
-        self.emit("run.cancelled", None, payload);
+        self.emit(EventType::RunCancelled, None, payload);
         self.status = "cancelled".into();
         self.current = None;
         self.completed_at_us = Some(self.now());
@@ -741,7 +744,7 @@ impl<'a> Stepper<'a> {
         let outputs = Value::Object(outputs);
         let duration = self.duration_ms();
         self.emit(
-            "run.completed",
+            EventType::RunCompleted,
             None,
             json!({"outputs": outputs, "durationMs": duration}),
         );
@@ -761,7 +764,7 @@ impl<'a> Stepper<'a> {
                 );
             }
         }
-        let terminal = TERMINAL.contains(&self.status.as_str());
+        let terminal = is_terminal_status(&self.status);
         StepOutput {
             events: self.events,
             timers: self.timers,
@@ -828,8 +831,8 @@ mod tests {
         out.events
             .iter()
             .map(|e| match &e.node_id {
-                Some(n) => format!("{}:{n}", e.kind),
-                None => e.kind.to_string(),
+                Some(n) => format!("{}:{n}", e.kind.name()),
+                None => e.kind.name().to_string(),
             })
             .collect()
     }
