@@ -22,9 +22,10 @@ use pgrx::JsonB;
 use serde_json::{json, Value};
 
 use crate::engine::clock::now_us;
+use crate::engine::contract::{ClaimedRun, StepOutput};
 use crate::engine::model::{compile, Definition, Workflow};
 use crate::engine::nodes::ErrorObject;
-use crate::engine::step::{fail_unexecutable, step, ClaimedRun, StepOutput};
+use crate::engine::step::{fail_unexecutable, step};
 use crate::guc;
 use crate::protocol::EventType;
 use crate::wake::{self, BUSY, IDLE};
@@ -352,8 +353,11 @@ fn process_batch(size: i32) -> Result<Batch, String> {
                 broken.push((tenant, run_id, why));
                 continue;
             }
-            let run: ClaimedRun = match serde_json::from_value(item) {
-                Ok(run) => run,
+            let decoded = serde_json::from_value::<ClaimedRun>(item)
+                .map_err(|e| e.to_string())
+                .and_then(|run| run.state().map(|state| (run, state)));
+            let (run, state) = match decoded {
+                Ok(pair) => pair,
                 Err(e) => {
                     broken.push((tenant, run_id, format!("unreadable run row: {e}")));
                     continue;
@@ -385,12 +389,13 @@ fn process_batch(size: i32) -> Result<Batch, String> {
             let out = match workflow {
                 Some(wf) => {
                     let stepped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        step(run.clone(), &wf, &mut now_us, budget)
+                        step(run.clone(), state.clone(), &wf, &mut now_us, budget)
                     }));
                     match stepped {
                         Ok(out) => out,
                         Err(_) => fail_unexecutable(
                             run,
+                            state,
                             &empty_workflow(),
                             &mut clock,
                             ErrorObject::new(
@@ -402,6 +407,7 @@ fn process_batch(size: i32) -> Result<Batch, String> {
                 }
                 None => fail_unexecutable(
                     run,
+                    state,
                     &empty_workflow(),
                     &mut clock,
                     ErrorObject::new(

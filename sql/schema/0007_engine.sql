@@ -3,7 +3,8 @@
 -- many runs the batch holds.
 
 -- Claim up to batch_size runs whose ready_at has come, lock them for this transaction (other
--- workers skip them), consume their due timers, and return their state as a JSON array.
+-- workers skip them), consume their due timers, and return their state as a JSON array:
+-- one `ClaimedRun` (pgext/src/engine/contract.rs) per run.
 -- A claim is the row lock itself: if the worker dies, the transaction aborts, the locks go,
 -- and the run is claimable again with nothing half-written.
 CREATE FUNCTION openwop._claim(batch_size integer) RETURNS jsonb
@@ -13,7 +14,7 @@ AS $$
     WITH claimed AS (
         SELECT r.tenant_id, r.id, r.workflow_id, r.workflow_revision, r.status, r.next_seq,
                r.inputs, r.variables, r.node_states, r.node_executions, r.owner, r.options,
-               r.limits, r.cancel_request, r.started_at, r.deadline_at
+               r.limits, r.cancel_request, r.current_node_id, r.started_at
         FROM openwop.runs r
         WHERE r.ready_at <= clock_timestamp()
         ORDER BY r.ready_at
@@ -23,7 +24,7 @@ AS $$
         DELETE FROM openwop.timers t
         USING claimed c
         WHERE t.tenant_id = c.tenant_id AND t.run_id = c.id AND t.due_at <= clock_timestamp()
-        RETURNING t.tenant_id, t.run_id, t.kind, t.node_id
+        RETURNING t.tenant_id, t.run_id, t.kind, t.node_id, t.due_at
     )
     SELECT coalesce(jsonb_agg(jsonb_build_object(
         'tenantId', c.tenant_id,
@@ -45,8 +46,9 @@ AS $$
         'limits', c.limits,
         'cancelRequest', c.cancel_request,
         'startedAtUs', (extract(epoch FROM c.started_at) * 1000000)::bigint,
-        'deadlineAtUs', (extract(epoch FROM c.deadline_at) * 1000000)::bigint,
-        'firedTimers', coalesce((SELECT jsonb_agg(jsonb_build_object('kind', f.kind, 'nodeId', f.node_id))
+        'currentNodeId', c.current_node_id,
+        'firedTimers', coalesce((SELECT jsonb_agg(jsonb_build_object('kind', f.kind, 'nodeId', f.node_id,
+                                                                     'dueAtUs', (extract(epoch FROM f.due_at) * 1000000)::bigint))
                                  FROM fired f WHERE f.tenant_id = c.tenant_id AND f.run_id = c.id), '[]'))),
         '[]')
     FROM claimed c
@@ -63,6 +65,7 @@ COMMENT ON FUNCTION openwop._ts(bigint) IS 'Internal: epoch microseconds to time
 -- and the new projection of each run, then announce the new events. Events and projection
 -- commit together, and NOTIFY is only delivered if they do.
 -- step = {"events": [...], "timers": [...], "runs": [...], "notify": ["run:seq,run:seq", ...]}
+-- (EventRow, TimerRow and RunRow of pgext/src/engine/contract.rs).
 CREATE FUNCTION openwop._apply(step jsonb) RETURNS void
 LANGUAGE plpgsql
 SET search_path = ''

@@ -3,7 +3,11 @@
 //! `crate::worker` is the only caller that talks to Postgres.
 
 pub mod clock;
+pub mod contract;
 pub mod expr;
 pub mod model;
 pub mod nodes;
+pub mod reducer;
+pub mod schedule;
+pub mod state;
 pub mod step;
