@@ -39,6 +39,26 @@ fn _terminal_statuses() -> Vec<&'static str> {
     crate::protocol::TERMINAL_STATUSES.to_vec()
 }
 
+/// Fold a stored log (`[{seq, type, nodeId, payload, tsUs}]`, in order) onto a run's first
+/// state (its starting variables) with the engine's reducer, and return the state as the row
+/// `openwop._apply` would write (`RunRow`). For `openwop.state_at`.
+#[pg_extern(immutable, parallel_safe)]
+fn _fold(variables: JsonB, events: JsonB) -> JsonB {
+    use crate::engine::contract::{RunRow, StoredEvent};
+    use crate::engine::reducer::apply_stored;
+    use crate::engine::state::RunState;
+    let events: Vec<StoredEvent> = match serde_json::from_value(events.0) {
+        Ok(e) => e,
+        Err(e) => pgrx::error!("openwop._fold: unreadable events: {e}"),
+    };
+    let mut state = RunState::genesis(variables.0.as_object().cloned().unwrap_or_default());
+    for e in &events {
+        apply_stored(&mut state, e);
+    }
+    let row = RunRow::from_state(String::new(), String::new(), state, None, false);
+    JsonB(serde_json::to_value(row).unwrap_or(serde_json::Value::Null))
+}
+
 /// Wake the workers when the current transaction commits (nothing happens if it aborts).
 #[pg_extern(volatile)]
 fn _wake_at_commit() {

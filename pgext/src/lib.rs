@@ -64,7 +64,7 @@ extension_sql_file!(
 extension_sql_file!(
     "../../sql/schema/0007_engine.sql",
     name = "engine",
-    requires = ["events"]
+    requires = ["events", api::_fold]
 );
 extension_sql_file!(
     "../../sql/schema/0009_host.sql",

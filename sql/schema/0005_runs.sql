@@ -185,18 +185,12 @@ $$;
 COMMENT ON FUNCTION openwop.start_run(text, jsonb, jsonb, text, text) IS
   'Start a run of a workflow; returns the run id. Transactional: the run exists only if the caller commits. A repeated idempotency_key returns the same run.';
 
--- The run snapshot (RunSnapshot shape). Raises not_found (OW404) for an unknown run or a run of
--- another tenant.
-CREATE FUNCTION openwop.run(run_id uuid, tenant text DEFAULT openwop.current_tenant())
-RETURNS jsonb
-LANGUAGE plpgsql
+-- The snapshot document (RunSnapshot shape) of a run row: the one renderer, used by run() for
+-- the live projection and by state_at() for a row rebuilt from the log.
+CREATE FUNCTION openwop._snapshot(r openwop.runs) RETURNS jsonb
+LANGUAGE sql STABLE
 SET search_path = ''
 AS $$
-#variable_conflict use_variable
-DECLARE
-    doc jsonb;
-BEGIN
-    tenant := openwop._act_as(tenant);
     SELECT jsonb_strip_nulls(jsonb_build_object(
                'runId', r.id,
                'workflowId', r.workflow_id,
@@ -216,7 +210,22 @@ BEGIN
            || openwop._field('tags', r.options->'tags')
            || openwop._field('metadata', r.options->'metadata')
            || openwop._field('configurable', r.options->'configurable')
-    INTO doc
+$$;
+COMMENT ON FUNCTION openwop._snapshot(openwop.runs) IS 'Internal: the RunSnapshot document of a run row.';
+
+-- The run snapshot (RunSnapshot shape). Raises not_found (OW404) for an unknown run or a run of
+-- another tenant.
+CREATE FUNCTION openwop.run(run_id uuid, tenant text DEFAULT openwop.current_tenant())
+RETURNS jsonb
+LANGUAGE plpgsql
+SET search_path = ''
+AS $$
+#variable_conflict use_variable
+DECLARE
+    doc jsonb;
+BEGIN
+    tenant := openwop._act_as(tenant);
+    SELECT openwop._snapshot(r) INTO doc
     FROM openwop.runs r
     WHERE r.tenant_id = tenant AND r.id = run_id;
     IF doc IS NULL THEN

@@ -45,10 +45,10 @@ AS $$
         'options', c.options,
         'limits', c.limits,
         'cancelRequest', c.cancel_request,
-        'startedAtUs', (extract(epoch FROM c.started_at) * 1000000)::bigint,
+        'startedAtUs', openwop._us(c.started_at),
         'currentNodeId', c.current_node_id,
         'firedTimers', coalesce((SELECT jsonb_agg(jsonb_build_object('kind', f.kind, 'nodeId', f.node_id,
-                                                                     'dueAtUs', (extract(epoch FROM f.due_at) * 1000000)::bigint))
+                                                                     'dueAtUs', openwop._us(f.due_at)))
                                  FROM fired f WHERE f.tenant_id = c.tenant_id AND f.run_id = c.id), '[]'))),
         '[]')
     FROM claimed c
@@ -56,10 +56,18 @@ $$;
 COMMENT ON FUNCTION openwop._claim(integer) IS 'Internal (workers): claim and lock a batch of ready runs.';
 
 -- Microseconds since the epoch to timestamptz.
+-- Exact to the microsecond (to_timestamp goes through a float and may not be): a log folded
+-- again must reproduce the stored timestamps.
 CREATE FUNCTION openwop._ts(us bigint) RETURNS timestamptz
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
-AS $$ SELECT pg_catalog.to_timestamp(us / 1000000.0) $$;
-COMMENT ON FUNCTION openwop._ts(bigint) IS 'Internal: epoch microseconds to timestamptz.';
+AS $$ SELECT timestamptz '1970-01-01 00:00:00+00' OPERATOR(pg_catalog.+) (us OPERATOR(pg_catalog.*) interval '1 microsecond') $$;
+COMMENT ON FUNCTION openwop._ts(bigint) IS 'Internal: epoch microseconds to timestamptz, exactly.';
+
+-- Timestamptz to epoch microseconds, exactly.
+CREATE FUNCTION openwop._us(ts timestamptz) RETURNS bigint
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$ SELECT (EXTRACT(epoch FROM ts) OPERATOR(pg_catalog.*) 1000000)::bigint $$;
+COMMENT ON FUNCTION openwop._us(timestamptz) IS 'Internal: timestamptz to epoch microseconds.';
 
 -- Write the outcome of one worker step for a batch of claimed runs: new events, new timers,
 -- and the new projection of each run, then announce the new events. Events and projection
@@ -140,12 +148,13 @@ SET search_path = ''
 AS $$
 #variable_conflict use_variable
 DECLARE
-    r   record;
+    r   openwop.runs;
+    f   openwop.runs;
     seq integer;
     err jsonb := jsonb_build_object('code', 'internal_error', 'message', 'the engine could not execute this run',
                                     'details', jsonb_build_object('cause', left(message, 500)));
 BEGIN
-    SELECT x.status, x.started_at INTO r FROM openwop.runs x
+    SELECT * INTO r FROM openwop.runs x
     WHERE x.tenant_id = tenant AND x.id = run_id FOR UPDATE;
     IF NOT FOUND OR r.status = ANY (openwop._terminal_statuses()) THEN
         RETURN false;  -- already finished (perhaps by another worker): nothing to do
@@ -157,9 +166,13 @@ BEGIN
             jsonb_build_object('error', err, 'durationMs',
                 coalesce((extract(epoch FROM clock_timestamp() - r.started_at) * 1000)::bigint, 0)),
             clock_timestamp());
+    -- The row becomes the fold of its log again, whatever it held.
+    f := openwop._run_at(r, seq);
     UPDATE openwop.runs x
-    SET status = 'failed', error = err, next_seq = seq + 1, ready_at = NULL,
-        completed_at = clock_timestamp(), updated_at = clock_timestamp()
+    SET status = f.status, next_seq = f.next_seq, node_states = f.node_states,
+        node_executions = f.node_executions, current_node_id = f.current_node_id,
+        outputs = f.outputs, error = f.error, started_at = f.started_at, completed_at = f.completed_at,
+        ready_at = NULL, updated_at = clock_timestamp()
     WHERE x.tenant_id = tenant AND x.id = run_id;
     DELETE FROM openwop.timers t WHERE t.tenant_id = tenant AND t.run_id = run_id;
     PERFORM pg_notify('openwop_events', run_id || ':' || seq);
@@ -180,3 +193,61 @@ AS $$
 $$;
 COMMENT ON FUNCTION openwop._park(text, uuid, interval) IS
   'Internal (workers): postpone a run that cannot even be quarantined.';
+
+-- A run row as it stood after event `seq` of its log: the events up to `seq` folded by the
+-- engine's reducer (the same function the workers record events with) onto the run's first
+-- state; the identity and configuration columns are the row's own. seq -1: before the first
+-- event.
+CREATE FUNCTION openwop._run_at(r openwop.runs, seq integer) RETURNS openwop.runs
+LANGUAGE plpgsql STABLE
+SET search_path = ''
+AS $$
+DECLARE
+    u jsonb := openwop._fold(r.variables, coalesce((
+        SELECT jsonb_agg(jsonb_build_object('seq', e.seq, 'type', e.type, 'nodeId', e.node_id,
+                                            'payload', e.payload, 'tsUs', openwop._us(e.ts)) ORDER BY e.seq)
+        FROM openwop.events e
+        WHERE e.tenant_id = r.tenant_id AND e.run_id = r.id AND e.seq <= _run_at.seq), '[]'));
+BEGIN
+    r.status          := u->>'status';
+    r.next_seq        := (u->>'next_seq')::integer;
+    r.node_states     := u->'node_states';
+    r.node_executions := (u->>'node_executions')::integer;
+    r.current_node_id := u->>'current_node_id';
+    r.outputs         := nullif(u->'outputs', 'null');
+    r.error           := nullif(u->'error', 'null');
+    r.started_at      := openwop._ts((u->>'started_at_us')::bigint);
+    r.completed_at    := openwop._ts((u->>'completed_at_us')::bigint);
+    RETURN r;
+END
+$$;
+COMMENT ON FUNCTION openwop._run_at(openwop.runs, integer) IS
+  'Internal: a run row rebuilt from its log up to a sequence (the reducer''s fold).';
+
+-- The snapshot of a run as of any sequence of its log (-1: before the first event), rendered
+-- like run(). A pending cancel request is not part of the log, so a run being cancelled reads
+-- as it was before the request.
+CREATE FUNCTION openwop.state_at(run_id uuid, seq integer, tenant text DEFAULT openwop.current_tenant())
+RETURNS jsonb
+LANGUAGE plpgsql
+SET search_path = ''
+AS $$
+#variable_conflict use_variable
+DECLARE
+    r openwop.runs;
+BEGIN
+    tenant := openwop._act_as(tenant);
+    SELECT * INTO r FROM openwop.runs x WHERE x.tenant_id = tenant AND x.id = run_id;
+    IF NOT FOUND THEN
+        PERFORM openwop._run_not_found(run_id);
+    END IF;
+    IF seq IS NULL OR seq < -1 OR seq >= r.next_seq THEN
+        PERFORM openwop._raise(400, 'validation_error',
+            format('seq must be between -1 and %s (the last event of run %s)', r.next_seq - 1, run_id),
+            jsonb_build_object('field', 'seq', 'min', -1, 'max', r.next_seq - 1));
+    END IF;
+    RETURN openwop._snapshot(openwop._run_at(r, seq));
+END
+$$;
+COMMENT ON FUNCTION openwop.state_at(uuid, integer, text) IS
+  'The snapshot of a run as of event sequence seq (-1: before the first), folded from its log.';

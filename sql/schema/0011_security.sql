@@ -42,7 +42,7 @@ BEGIN
                                  'register_workflow', 'workflow', 'seed_fixtures',
                                  'api_create_run', 'start_run', 'run', 'api_cancel_run',
                                  'cancel_run', 'wait_for_run', 'events', 'event_docs',
-                                 'host_info') LOOP
+                                 'host_info', 'state_at') LOOP
         EXECUTE format('ALTER FUNCTION %s SECURITY DEFINER', f);
         EXECUTE format('ALTER FUNCTION %s OWNER TO openwop_engine', f);
     END LOOP;
@@ -81,6 +81,7 @@ GRANT EXECUTE ON FUNCTION
     openwop.cancel_run(uuid, text, text, text, text),
     openwop.wait_for_run(uuid, interval, text),
     openwop.events(uuid, integer, text), openwop.event_docs(uuid, integer, integer, integer, text),
+    openwop.state_at(uuid, integer, text),
     openwop.current_tenant(), openwop.session_tenant(), openwop.all_scopes(),
     openwop._caller(), openwop._setting_text(text)
 TO openwop_user;

@@ -5,6 +5,7 @@
 #   3. SQL regression tests (pg_regress, expected output in tests/regress/expected)
 #   4. edge unit tests and the end-to-end tests (real cluster + real edge binary over HTTP)
 #   5. property-based fuzzing of the HTTP API from its OpenAPI document (tests/support/fuzz.sh)
+#   6. the fold check: every run those made has a projection equal to the fold of its log
 # Settings: OPENWOP_TEST_PGPORT (default 54339), PGBIN.
 set -euo pipefail
 
@@ -70,4 +71,7 @@ cargo test -p edge -p openwop-e2e -- --test-threads="${OPENWOP_TEST_THREADS:-4}"
 
 step "property-based fuzzing of the HTTP API (schemathesis, from our OpenAPI document)"
 tests/support/fuzz.sh
+
+step "every run's projection equals the fold of its log (all runs the suites made)"
+cluster psql -d openwop -f tests/support/fold_check.sql
 step "all tests passed"

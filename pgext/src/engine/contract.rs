@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::state::RunState;
-use crate::protocol::EventType;
+use crate::protocol::{is_terminal_status, EventType};
 
 /// A run as `openwop._claim` returns it.
 #[derive(Debug, Clone, Deserialize)]
@@ -134,6 +134,50 @@ pub struct RunRow {
     /// Budget spent with work left: step it again at once.
     pub runnable: bool,
     pub terminal: bool,
+}
+
+impl RunRow {
+    /// The row `openwop._apply` writes for a run in `state`.
+    pub fn from_state(
+        tenant_id: String,
+        run_id: String,
+        state: RunState,
+        deadline_at_us: Option<i64>,
+        runnable: bool,
+    ) -> RunRow {
+        let terminal = is_terminal_status(&state.status);
+        RunRow {
+            tenant_id,
+            run_id,
+            node_states: state.node_states_json(),
+            status: state.status,
+            next_seq: state.next_seq,
+            variables: state.variables,
+            node_executions: state.node_executions,
+            current_node_id: state.current_node_id,
+            outputs: state.outputs,
+            error: state.error,
+            started_at_us: state.started_at_us,
+            completed_at_us: state.completed_at_us,
+            deadline_at_us,
+            runnable: runnable && !terminal,
+            terminal,
+        }
+    }
+}
+
+/// An event as `openwop.state_at` reads it from the log.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredEvent {
+    pub seq: i32,
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub node_id: Option<String>,
+    #[serde(default)]
+    pub payload: Value,
+    pub ts_us: i64,
 }
 
 #[derive(Debug, Clone)]

@@ -8,6 +8,7 @@
 use serde_json::{Map, Value};
 
 use super::clock::iso;
+use super::contract::StoredEvent;
 use super::state::{NodeState, NodeStatus, RunState};
 use crate::protocol::EventType;
 
@@ -138,6 +139,24 @@ fn follow_running_node(state: &mut RunState) {
         .min_by(|a, b| (&a.1.started_at, a.0).cmp(&(&b.1.started_at, b.0)))
     {
         state.current_node_id = Some(id.clone());
+    }
+}
+
+/// Fold one stored event, whatever its type: one the engine does not emit (a vendor's) only
+/// takes its place in the sequence.
+pub fn apply_stored(state: &mut RunState, e: &StoredEvent) {
+    match EventType::from_name(&e.kind) {
+        Some(kind) => apply(
+            state,
+            Event {
+                seq: e.seq,
+                kind,
+                node_id: e.node_id.as_deref(),
+                payload: &e.payload,
+                ts_us: e.ts_us,
+            },
+        ),
+        None => state.next_seq = e.seq + 1,
     }
 }
 

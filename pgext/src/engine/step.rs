@@ -368,29 +368,17 @@ impl<'a> Stepper<'a> {
     }
 
     fn finish(self) -> StepOutput {
-        let terminal = is_terminal_status(&self.state.status);
         let deadline_at_us = self.deadline_us();
-        let s = self.state;
         StepOutput {
             events: self.events,
             timers: self.timers,
-            run: RunRow {
-                tenant_id: self.run.tenant_id,
-                run_id: self.run.run_id,
-                node_states: s.node_states_json(),
-                status: s.status,
-                next_seq: s.next_seq,
-                variables: s.variables,
-                node_executions: s.node_executions,
-                current_node_id: s.current_node_id,
-                outputs: s.outputs,
-                error: s.error,
-                started_at_us: s.started_at_us,
-                completed_at_us: s.completed_at_us,
+            run: RunRow::from_state(
+                self.run.tenant_id,
+                self.run.run_id,
+                self.state,
                 deadline_at_us,
-                runnable: self.runnable && !terminal,
-                terminal,
-            },
+                self.runnable,
+            ),
         }
     }
 }
